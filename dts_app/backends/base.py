@@ -1,0 +1,149 @@
+"""The backend contract: a denoiser in the linear-interpolant convention plus what the
+search and the UI need to know about it.
+
+A backend converts its own parametrisation (VP ε-prediction, x0-prediction, flow
+velocity) to the convention of :mod:`dts_app.interpolant` *once*, inside
+:meth:`Backend.velocity`. Classifier-free guidance is applied there too, and
+:meth:`Backend.forwards_per_call` tells the ledger what one call costs per image.
+
+Search code never calls :meth:`Backend.velocity` directly: it goes through
+:class:`Field`, which binds a condition, charges the ledger before each call and chunks
+large batches.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from ..ledger import Ledger
+
+__all__ = ["Condition", "Target", "Backend", "Field"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What the denoiser is conditioned on.
+
+    Attributes:
+        value: backend-specific (gmm: a tuple of component indices or ``None`` for the full
+            mixture; class-conditional models: an int class; text-to-image: prompt
+            embeddings prepared once per search).
+        guidance: classifier-free guidance scale (1 = none; ignored where not supported).
+        label: human-readable description for traces and the UI.
+    """
+
+    value: Any = None
+    guidance: float = 1.0
+    label: str = "unconditional"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A choice of what to condition on or score for (a class, a component)."""
+
+    value: Any
+    label: str
+
+
+class Backend(ABC):
+    """Base class of every backend (see module docstring).
+
+    Subclasses set ``name``, ``latent_shape``, ``data_kind`` (``"points"`` for vectors,
+    ``"image"`` for pixel or latent images) and implement :meth:`_velocity`.
+    """
+
+    name: str = "base"
+    data_kind: str = "points"
+    latent_shape: tuple[int, ...] = ()
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+    supports_guidance: bool = False
+
+    # --- conditioning ---------------------------------------------------------------
+    def targets(self) -> list[Target]:
+        """Classes or components that can be conditioned on or scored for."""
+        return []
+
+    def default_target(self) -> Any:
+        """The target used when the user names none."""
+        ts = self.targets()
+        return ts[0].value if ts else None
+
+    def condition(self, target: Any = None, guidance: float = 1.0) -> Condition:
+        """Build the condition for ``target`` (``None``: unconditional)."""
+        return Condition(value=target, guidance=guidance, label=str(target))
+
+    def forwards_per_call(self, cond: Condition) -> int:
+        """Image-forwards per image in one :meth:`velocity` call (2 with CFG)."""
+        return 2 if (self.supports_guidance and cond.guidance != 1.0) else 1
+
+    # --- the denoiser ---------------------------------------------------------------
+    def velocity(self, x: Tensor, t: float | Tensor, cond: Condition) -> Tensor:
+        """Velocity ``v(x, t) = E[ε − x0 | x_t = x]`` for a batch ``[B, *latent_shape]``."""
+        return self._velocity(x, t, cond)
+
+    @abstractmethod
+    def _velocity(self, x: Tensor, t: float | Tensor, cond: Condition) -> Tensor:
+        """The backend's own velocity computation (converted to the linear interpolant)."""
+
+    def decode(self, x0: Tensor) -> Tensor:
+        """Map clean latents to what verifiers and the gallery see (identity by default)."""
+        return x0
+
+    # --- description ----------------------------------------------------------------
+    def describe(self) -> dict:
+        """JSON-serialisable description of the backend (for the CLI and traces)."""
+        return {"name": self.name, "latent_shape": list(self.latent_shape)}
+
+    def prior(self, n: int, gens: list[torch.Generator] | None = None) -> Tensor:
+        """Standard-normal noise ``[n, *latent_shape]`` at t = 1, one stream per candidate."""
+        from ..rng import randn_per
+
+        if gens is None:
+            return torch.randn((n, *self.latent_shape), device=self.device, dtype=self.dtype)
+        if len(gens) != n:
+            raise ValueError(f"need {n} generators, got {len(gens)}")
+        return randn_per(gens, self.latent_shape, device=self.device, dtype=self.dtype)
+
+
+@dataclass
+class Field:
+    """A backend's velocity with its condition bound, counted by a ledger.
+
+    ``Field(backend, cond, ledger)(x, t)`` charges ``len(x)·forwards_per_call`` NFEs (raising
+    :class:`~dts_app.ledger.BudgetExceeded` *before* computing when over budget) and
+    evaluates the velocity in chunks of at most ``max_batch``.
+    """
+
+    backend: Backend
+    cond: Condition
+    ledger: Ledger
+    max_batch: int = 4096
+    on_call: Callable[[int], None] | None = field(default=None, repr=False)
+
+    @property
+    def cost_per_image(self) -> int:
+        return self.backend.forwards_per_call(self.cond)
+
+    def __call__(self, x: Tensor, t: float | Tensor) -> Tensor:
+        self.ledger.charge_denoiser(x.shape[0], self.cost_per_image)
+        if self.on_call is not None:
+            self.on_call(x.shape[0])
+        if x.shape[0] <= self.max_batch:
+            return self.backend.velocity(x, t, self.cond)
+        tt = torch.as_tensor(t)
+        outs = []
+        for i in range(0, x.shape[0], self.max_batch):
+            ti = tt if tt.ndim == 0 else tt[i : i + self.max_batch]
+            outs.append(self.backend.velocity(x[i : i + self.max_batch], ti, self.cond))
+        return torch.cat(outs)
+
+    def decode(self, x0: Tensor) -> Tensor:
+        """Decode clean latents, counting decoder calls."""
+        self.ledger.charge_decoder(x0.shape[0])
+        return self.backend.decode(x0)

@@ -1,0 +1,74 @@
+"""The one backend registry: drives CLI dispatch, ``--help`` and the UI's dropdown.
+
+Entries name their loader as ``"module:function"`` so that heavy backends (diffusers,
+transformers) are imported only when chosen. A loader takes keyword options (``preset``,
+``model``, ``device``, ...) and returns a :class:`~dts_app.backends.base.Backend`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from .base import Backend
+
+__all__ = ["BackendSpec", "BACKENDS", "load_backend", "backend_names"]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A registered backend.
+
+    Attributes:
+        name: the CLI/UI name.
+        label: short human-readable label.
+        description: one sentence for ``--help`` and the UI.
+        loader: ``"module:function"`` returning a Backend from keyword options.
+        options: option names the loader accepts (for the CLI and UI).
+        presets: named presets (gmm), if any.
+        embedded: True when it needs no download (runs out of the box).
+    """
+
+    name: str
+    label: str
+    description: str
+    loader: str
+    options: tuple[str, ...] = ()
+    presets: tuple[str, ...] = field(default=())
+    embedded: bool = True
+
+
+def _gmm_presets() -> tuple[str, ...]:
+    from .gmm import PRESETS
+
+    return tuple(PRESETS)
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    s.name: s
+    for s in [
+        BackendSpec(
+            "gmm",
+            "Gaussian mixture (exact)",
+            "Closed-form Gaussian-mixture flow: exact velocities, densities and samples.",
+            "dts_app.backends.gmm:GMMBackend",
+            options=("preset",),
+            presets=_gmm_presets(),
+        ),
+    ]
+}
+
+
+def backend_names() -> list[str]:
+    return list(BACKENDS)
+
+
+def load_backend(name: str, **options) -> Backend:
+    """Instantiate backend ``name`` with the options its spec accepts (others ignored)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    spec = BACKENDS[name]
+    module, attr = spec.loader.split(":")
+    factory = getattr(importlib.import_module(module), attr)
+    kwargs = {k: v for k, v in options.items() if k in spec.options and v is not None}
+    return factory(**kwargs)

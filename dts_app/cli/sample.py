@@ -1,0 +1,56 @@
+"""``sample``: plain sampling (no search), optionally with obstacles."""
+
+from __future__ import annotations
+
+from ..config import ConfigError, SearchConfig
+from .common import add_config_flags, add_obstacle_flags, config_from_args, fail, write_json
+
+HELP = "Draw samples with the chosen solver (no search); writes samples, backend, config, ledger."
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sample", help=HELP, description=HELP)
+    d = SearchConfig(n=16, steps=32)
+    add_config_flags(p, ("n", "steps", "solver", "shift", "sde_gamma", "guidance", "seed"), d)
+    p.add_argument("--condition", action="store_true", help="gmm: restrict the mixture to --class (class-conditional backends always condition).")
+    add_obstacle_flags(p, d)
+    p.add_argument("--json", default="-", help="Output file ('-' for stdout). Default: -.")
+    p.set_defaults(run=main)
+
+
+def sample_payload(config: SearchConfig) -> dict:
+    """Run plain sampling for ``config`` and return the JSON payload."""
+    from ..search.base import Engine
+    from ..search.problem import build_problem
+
+    problem = build_problem(config, verifiers=False)
+    eng = Engine(problem)
+    eng.trace.store_x0 = problem.avoidance is not None
+    beam = eng.start([(i,) for i in range(config.n)])
+    for beam in eng.solve(beam):
+        pass
+    x0 = eng.clean(beam)
+    out = {
+        "samples": x0.flatten(1).tolist(),
+        "backend": problem.backend.describe(),
+        "config": config.to_dict(),
+        "ledger": eng.ledger.to_dict(),
+    }
+    if problem.backend.data_kind == "image":
+        out["images"] = problem.backend.decode(x0).squeeze(1).clamp(0, 1).tolist()
+    if problem.avoidance is not None:
+        from ..obstacles.metrics import sample_metrics
+
+        out["obstacles"] = problem.avoidance.describe()
+        out["metrics"] = sample_metrics(eng, beam)
+    return out
+
+
+def main(args) -> int:
+    try:
+        config = config_from_args(args, condition=args.condition or args.backend != "gmm")
+        payload = sample_payload(config)
+    except ConfigError as e:
+        return fail(str(e))
+    write_json(args.json, payload)
+    return 0

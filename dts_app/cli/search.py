@@ -1,0 +1,57 @@
+"""``search``: one inference-time search; writes the result with its tree and ledger."""
+
+from __future__ import annotations
+
+from ..config import ConfigError, SearchConfig
+from ..ledger import BudgetExceeded
+from .common import add_config_flags, add_obstacle_flags, config_from_args, fail, write_json
+
+HELP = "Run one search (best-of-n, zero-order, paths, tree) and write best, scores, candidates, ledger, tree."
+
+SEARCH_KNOBS = (
+    "n", "m", "steps", "solver", "shift", "sde_gamma", "guidance", "budget", "seed",
+    "lam", "iterations", "sigma", "delta_f", "delta_b", "temperature", "c_uct", "backup",
+)  # fmt: skip
+
+
+def add_parser(sub) -> None:
+    from ..search.registry import ALGORITHMS
+    from ..verifiers.registry import VERIFIERS
+
+    p = sub.add_parser("search", help=HELP, description=HELP)
+    d = SearchConfig()
+    p.add_argument("--algorithm", default=d.algorithm, choices=list(ALGORITHMS), help=f"Search algorithm. Default: {d.algorithm}.")
+    p.add_argument("--verifier", default=d.verifier, choices=list(VERIFIERS), help=f"Search verifier. Default: {d.verifier}.")
+    p.add_argument("--heldout", default=d.heldout, choices=list(VERIFIERS), help=f"Held-out verifier (diagnostic only). Default: {d.heldout}.")
+    add_config_flags(p, SEARCH_KNOBS, d)
+    p.add_argument("--condition", action="store_true", help="gmm: also restrict the mixture to --class.")
+    add_obstacle_flags(p, d)
+    p.add_argument("--no-x0", action="store_true", help="Leave per-node clean predictions out of the JSON.")
+    p.add_argument("--json", default="-", help="Output file ('-' for stdout). Default: -.")
+    p.set_defaults(run=main)
+
+
+def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
+    from ..search.base import run_search
+    from ..search.problem import build_problem
+    from ..search.registry import make_algorithm
+
+    problem = build_problem(config)
+    algo = make_algorithm(config.algorithm, config)
+    result = run_search(problem, algo, config.budget or None)
+    out = result.to_dict(with_x0)
+    out["config"] = config.to_dict()
+    out["backend"] = problem.backend.describe()
+    if problem.avoidance is not None:
+        out["obstacles"] = problem.avoidance.describe()
+    return out
+
+
+def main(args) -> int:
+    try:
+        config = config_from_args(args, condition=args.condition or args.backend != "gmm")
+        payload = search_payload(config, with_x0=not args.no_x0)
+    except (ConfigError, BudgetExceeded) as e:
+        return fail(str(e))
+    write_json(args.json, payload)
+    return 0

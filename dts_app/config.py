@@ -1,0 +1,188 @@
+"""Every knob of a search in one validated dataclass, with ranges and help text.
+
+:data:`FIELDS` holds each numeric knob's range, label (with the symbol the method uses)
+and a plain-words help line; the CLI builds its flags and the UI its sliders from it, and
+:meth:`SearchConfig.validate` checks values again on the server (requests can come from an
+API client too). Errors are :class:`ConfigError` with one line naming the field and range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+__all__ = ["ConfigError", "FieldSpec", "FIELDS", "SearchConfig", "ObstacleSpec"]
+
+
+class ConfigError(ValueError):
+    """A bad knob value; the message names the knob and what is allowed."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    label: str
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    integer: bool = False
+    choices: tuple[str, ...] = ()
+    flag: str = ""  # CLI flag; default "--" + name with dashes
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> None:
+        if value is None:
+            return
+        if self.choices:
+            if value not in self.choices:
+                raise ConfigError(f"{self.cli_flag}: {value!r} is not one of {', '.join(self.choices)}")
+            return
+        if self.integer and (isinstance(value, bool) or int(value) != value):
+            raise ConfigError(f"{self.cli_flag}: must be an integer, got {value!r}")
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            raise ConfigError(f"{self.cli_flag}: {value} is outside [{self.lo}, {self.hi}]")
+
+
+_SPECS = [
+    FieldSpec("n", "N: candidates", "How many noises (or surviving paths) the search keeps in play; samples for sample.", 1, 100_000, True),
+    FieldSpec("m", "M: branches per candidate", "Search over paths and tree search: children drawn per kept path.", 1, 64, True),
+    FieldSpec("steps", "steps", "Denoising steps from t = 1 to t = 0.", 1, 1000, True),
+    FieldSpec("budget", "NFE budget", "Most denoiser image-forwards the search may spend (0 = no cap).", 0, 10_000_000, True),
+    FieldSpec("seed", "seed", "Base seed; every candidate has its own stream derived from it.", 0, 2**31 - 1, True),
+    FieldSpec("guidance", "guidance scale", "Classifier-free guidance scale (1 = off; costs 2 NFEs per image when on).", 0.0, 20.0),
+    FieldSpec("shift", "time shift", "Time-grid shift: >1 spends more steps at high noise.", 0.1, 10.0),
+    FieldSpec("sde_gamma", "γ: SDE noise", "Noise of the reverse SDE, g(t)² = 2γt (0 = ODE).", 0.0, 5.0),
+    FieldSpec("lam", "λ: neighbourhood radius", "Zero-order search: angle-like distance of neighbours from the pivot noise.", 0.0, 2.0),
+    FieldSpec("iterations", "K: iterations", "Zero-order search: pivot updates.", 1, 1000, True),
+    FieldSpec("sigma", "σ: start level", "Search over paths: noise level t where branching starts.", 0.0, 1.0),
+    FieldSpec("delta_f", "Δf: forward steps", "Search over paths: grid steps re-noised forward per round.", 1, 100, True),
+    FieldSpec("delta_b", "Δb: backward steps", "Search over paths: grid steps solved back per round (> Δf).", 1, 200, True),
+    FieldSpec("temperature", "τ: backup temperature", "Tree search: soft-max backup temperature (small = greedy).", 1e-4, 100.0),
+    FieldSpec("c_uct", "c: exploration", "Tree search: exploration weight of the selection rule.", 0.0, 10.0),
+    FieldSpec("eta", "η: repulsion strength", "Strength of the repulsive potential around obstacles.", 0.0, 100.0),
+    FieldSpec("q_star", "Q*: influence radius", "Distance within which an obstacle repels (and counts as a collision).", 1e-3, 100.0),
+    FieldSpec("max_reverts", "R: max reverts", "Revert-and-resample: fresh tries per step before giving up.", 0, 100, True),
+    FieldSpec("solver", "solver", "ODE/SDE stepper.", choices=("euler", "heun", "sde")),
+    FieldSpec("avoid", "avoidance", "How paths treat obstacles.", choices=("none", "repulsion", "revert", "prune")),
+    FieldSpec("measure", "D measured on", "x0: on the clean prediction; xt: on the noisy state against obstacles carried to t.", choices=("x0", "xt")),
+    FieldSpec("backup", "backup", "Tree search: max (pure search) or soft (sampling from the reward-tilted law).", choices=("max", "soft")),
+]
+FIELDS: dict[str, FieldSpec] = {s.name: s for s in _SPECS}
+
+
+@dataclass(frozen=True)
+class ObstacleSpec:
+    """An obstacle as the user gives it (``--obstacle KIND:ARGS``).
+
+    Kinds: ``point`` (coordinates), ``ball`` (coordinates, last value the radius),
+    ``component`` (a gmm component index), ``class`` (a digits class), ``concept`` (text).
+    ``eta`` and ``q_star`` override the run's defaults for this obstacle.
+    """
+
+    kind: str
+    value: Any
+    eta: float | None = None
+    q_star: float | None = None
+
+    @staticmethod
+    def parse(text: str) -> "ObstacleSpec":
+        if ":" not in text:
+            raise ConfigError(f"--obstacle: expected KIND:VALUE (point:x1,x2 | component:K | class:K), got {text!r}")
+        kind, _, rest = text.partition(":")
+        kind = kind.strip()
+        opts = {}
+        if "@" in rest:  # per-obstacle overrides: point:1,2@eta=2,q=0.5
+            rest, _, tail = rest.partition("@")
+            for kv in tail.split(","):
+                k, _, v = kv.partition("=")
+                try:
+                    opts[{"eta": "eta", "q": "q_star", "q_star": "q_star"}[k.strip()]] = float(v)
+                except (KeyError, ValueError):
+                    raise ConfigError(f"--obstacle: bad override {kv!r} (use eta=..., q=...)") from None
+        try:
+            if kind in ("point", "ball"):
+                value = tuple(float(v) for v in rest.split(","))
+                if kind == "ball" and len(value) < 2:
+                    raise ValueError
+            elif kind in ("component", "class"):
+                value = int(rest)
+            elif kind == "concept":
+                value = rest.strip()
+                if not value:
+                    raise ValueError
+            else:
+                raise ConfigError(f"--obstacle: unknown kind {kind!r} (point, ball, component, class, concept)")
+        except ValueError:
+            raise ConfigError(f"--obstacle: cannot read {text!r}") from None
+        return ObstacleSpec(kind, value, **opts)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """All knobs of one search (defaults are the app's defaults on the gmm backend)."""
+
+    backend: str = "gmm"
+    preset: str | None = "trap"
+    model: str | None = None
+    prompt: str | None = None
+    target: Any = None  # class / component; None = the backend's default
+    condition: bool = False  # also condition the denoiser on the target (gmm: restrict)
+    guidance: float = 1.0
+    algorithm: str = "best-of-n"
+    verifier: str = "oracle"
+    heldout: str = "oracle"
+    n: int = 8
+    m: int = 4
+    steps: int = 32
+    solver: str = "euler"
+    shift: float = 1.0
+    sde_gamma: float = 0.5
+    budget: int = 0
+    seed: int = 0
+    lam: float = 0.3
+    iterations: int = 4
+    sigma: float = 0.75
+    delta_f: int = 2
+    delta_b: int = 4
+    temperature: float = 0.1
+    c_uct: float = 1.0
+    backup: str = "max"
+    eta: float = 1.0
+    q_star: float = 0.5
+    avoid: str = "none"
+    measure: str = "x0"
+    max_reverts: int = 4
+    obstacles: tuple[ObstacleSpec, ...] = field(default_factory=tuple)
+
+    def validate(self) -> "SearchConfig":
+        """Check every knob against :data:`FIELDS` and cross-field rules; returns self."""
+        for f in fields(self):
+            if f.name in FIELDS:
+                FIELDS[f.name].check(getattr(self, f.name))
+        if self.delta_b <= self.delta_f:
+            raise ConfigError(f"--delta-b: must exceed --delta-f ({self.delta_f}) so paths make progress")
+        from .backends.registry import BACKENDS
+        from .search.registry import ALGORITHMS
+
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"--algorithm: {self.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+        spec = BACKENDS[self.backend]
+        if spec.presets and self.preset is not None and self.preset not in spec.presets:
+            raise ConfigError(f"--preset: {self.preset!r} is not one of {', '.join(spec.presets)}")
+        return self
+
+    def replace(self, **changes) -> "SearchConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["obstacles"] = [o.to_dict() if isinstance(o, ObstacleSpec) else o for o in self.obstacles]
+        return d

@@ -1,0 +1,175 @@
+"""The trace of a search: a tree of nodes, events and streaming snapshots.
+
+A node is one partial state of one path: ``{id, parent, step, t, score, heldout_score,
+D, inside_q, status, key, x0}``. ``x0`` is the clean prediction x̂0 at that node (kept
+small: the UI embeds them; image backends may store a downsampled copy). ``status`` is
+one of :data:`STATUSES`. The trace is plain data and serialises to JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+import torch
+
+__all__ = ["STATUSES", "Node", "Trace", "Snapshot"]
+
+STATUSES = ("kept", "pruned", "reverted", "final", "best")
+
+
+def _num(v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+@dataclass
+class Node:
+    id: int
+    parent: int | None
+    step: int
+    t: float
+    score: float | None = None
+    heldout_score: float | None = None
+    D: float | None = None
+    inside_q: bool = False
+    status: str = "kept"
+    key: tuple[int, ...] = ()
+    x0: list[float] | None = None
+
+    def to_dict(self, with_x0: bool = True) -> dict:
+        d = asdict(self)
+        d["key"] = list(self.key)
+        if not with_x0:
+            d.pop("x0")
+        return d
+
+
+@dataclass
+class Snapshot:
+    """What a streaming search yields after each step.
+
+    Attributes:
+        step: steps taken by the algorithm so far (its own counter).
+        t: current time of the frontier (``None`` when it is mixed).
+        ledger: the ledger's counters at this moment.
+        best_score: best final score so far (``None`` before any path finished).
+        n_nodes: nodes in the trace so far.
+        done: True on the last snapshot; ``result`` is set then.
+        message: why the search ended (``"finished"``, ``"budget exhausted"``, ``"stopped"``).
+    """
+
+    step: int
+    t: float | None
+    ledger: dict
+    best_score: float | None
+    n_nodes: int
+    done: bool = False
+    message: str = ""
+    result: Any = None
+
+
+@dataclass
+class Trace:
+    """Growing tree of :class:`Node` plus a list of events (dicts)."""
+
+    nodes: list[Node] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    store_x0: bool = True
+    max_x0_dim: int = 4096
+
+    def add(
+        self,
+        parent: int | None,
+        step: int,
+        t: float,
+        key: tuple[int, ...] = (),
+        x0: torch.Tensor | None = None,
+        status: str = "kept",
+        score: float | None = None,
+        heldout_score: float | None = None,
+        D: float | None = None,
+        inside_q: bool = False,
+    ) -> int:
+        """Append one node and return its id."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        vec = None
+        if self.store_x0 and x0 is not None:
+            flat = x0.detach().flatten().float()
+            if flat.numel() <= self.max_x0_dim:
+                vec = [round(float(v), 6) for v in flat.cpu()]
+        node = Node(
+            id=len(self.nodes),
+            parent=parent,
+            step=step,
+            t=float(t),
+            score=_num(score),
+            heldout_score=_num(heldout_score),
+            D=_num(D),
+            inside_q=bool(inside_q),
+            status=status,
+            key=tuple(int(k) for k in key),
+            x0=vec,
+        )
+        self.nodes.append(node)
+        return node.id
+
+    def add_batch(
+        self,
+        parents: Iterable[int | None],
+        step: int,
+        t: float,
+        keys: Iterable[tuple[int, ...]],
+        x0: torch.Tensor | None = None,
+        status: str = "kept",
+        scores: torch.Tensor | None = None,
+        heldout: torch.Tensor | None = None,
+        D: torch.Tensor | None = None,
+        inside: torch.Tensor | None = None,
+    ) -> list[int]:
+        """Append one node per row; optional per-row tensors fill the numeric fields."""
+        ids = []
+        for i, (p, k) in enumerate(zip(parents, keys)):
+            ids.append(
+                self.add(
+                    p,
+                    step,
+                    t,
+                    k,
+                    None if x0 is None else x0[i],
+                    status,
+                    None if scores is None else scores[i],
+                    None if heldout is None else heldout[i],
+                    None if D is None else D[i],
+                    False if inside is None else bool(inside[i]),
+                )
+            )
+        return ids
+
+    def set_status(self, ids: Iterable[int], status: str) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        for i in ids:
+            self.nodes[i].status = status
+
+    def event(self, kind: str, **data) -> None:
+        self.events.append({"kind": kind, **data})
+
+    def path_to(self, node_id: int) -> list[int]:
+        """Node ids from the root to ``node_id``."""
+        out = []
+        cur: int | None = node_id
+        while cur is not None:
+            out.append(cur)
+            cur = self.nodes[cur].parent
+        return out[::-1]
+
+    def to_dict(self, with_x0: bool = True) -> dict:
+        return {
+            "nodes": [n.to_dict(with_x0) for n in self.nodes],
+            "events": list(self.events),
+        }

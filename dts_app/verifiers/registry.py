@@ -1,0 +1,68 @@
+"""The one verifier registry: which verifiers exist, their kind, and for each backend the
+factory that builds it (``"module:Class"``, imported lazily). Drives the CLI choices and
+the UI's dropdowns (only verifiers that the chosen backend supports are offered).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from .base import Verifier
+
+__all__ = ["VerifierSpec", "VERIFIERS", "build_verifier", "verifiers_for"]
+
+
+@dataclass(frozen=True)
+class VerifierSpec:
+    name: str
+    kind: str
+    description: str
+    factories: tuple[tuple[str, str], ...]  # (backend name, "module:callable(backend, target)")
+
+    def factory_for(self, backend: str) -> str | None:
+        return dict(self.factories).get(backend)
+
+
+VERIFIERS: dict[str, VerifierSpec] = {
+    s.name: s
+    for s in [
+        VerifierSpec(
+            "oracle",
+            "oracle",
+            "Ground truth: exact log-density of the target (gmm).",
+            (("gmm", "dts_app.verifiers.gmm:GMMOracle"),),
+        ),
+        VerifierSpec(
+            "supervised",
+            "supervised",
+            "A trained classifier's log-probability of the target (hackable off the data).",
+            (("gmm", "dts_app.verifiers.gmm:GMMClassifier"),),
+        ),
+        VerifierSpec(
+            "self-supervised",
+            "self_supervised",
+            "Agreement of the clean prediction at t = 0.4 with the final sample; no labels.",
+            (("gmm", "dts_app.verifiers.gmm:AnchorAgreement"),),
+        ),
+    ]
+}
+
+
+def verifiers_for(backend: str) -> list[str]:
+    """Names of verifiers that support ``backend``, in registry order."""
+    return [n for n, s in VERIFIERS.items() if s.factory_for(backend)]
+
+
+def build_verifier(name: str, backend, target) -> Verifier:
+    """Build verifier ``name`` for a loaded backend instance and a target."""
+    if name not in VERIFIERS:
+        raise ValueError(f"unknown verifier {name!r}; choose one of {', '.join(VERIFIERS)}")
+    path = VERIFIERS[name].factory_for(backend.name)
+    if path is None:
+        raise ValueError(
+            f"verifier {name!r} is not available for backend {backend.name!r}; "
+            f"choose one of {', '.join(verifiers_for(backend.name))}"
+        )
+    module, attr = path.split(":")
+    return getattr(importlib.import_module(module), attr)(backend, target)
