@@ -130,6 +130,7 @@ class SearchConfig:
     backend: str = "gmm"
     preset: str | None = "trap"
     model: str | None = None
+    verifier_model: str | None = None  # CLIP/DINOv2 source(s) for real-model verifiers: DIR or clip=DIR,dino=DIR
     prompt: str | None = None
     target: Any = None  # class / component; None = the backend's default
     condition: bool = False  # also condition the denoiser on the target (gmm: restrict)

@@ -55,6 +55,22 @@ BACKENDS: dict[str, BackendSpec] = {
             options=("preset",),
             presets=_gmm_presets(),
         ),
+        BackendSpec(
+            "dit",
+            "DiT (class-conditional ImageNet)",
+            "diffusers DiT + VAE from a hub id or local dir (--model), VP ε-model converted to the linear path; --class K.",
+            "dts_app.backends.dit:load_dit",
+            options=("model", "device", "dtype", "compile", "verifier_model"),
+            embedded=False,
+        ),
+        BackendSpec(
+            "t2i",
+            "Text-to-image (SD3 flow / SD UNet)",
+            "diffusers SD3-style flow transformer or SD 1.5/2-style UNet from --model, conditioned on --prompt.",
+            "dts_app.backends.t2i:load_t2i",
+            options=("model", "prompt", "device", "dtype", "compile", "verifier_model"),
+            embedded=False,
+        ),
     ]
 }
 

@@ -42,6 +42,7 @@ def add_config_flags(parser: argparse.ArgumentParser, names: tuple[str, ...], de
     parser.add_argument("--preset", default=None, help=f"Backend preset (gmm: {', '.join(presets)}). Default: the backend's own (gmm: {defaults.preset}).")
     parser.add_argument("--model", default=None, help="Hub id or local directory of a model (real-model backends only).")
     parser.add_argument("--prompt", default=None, help="Text prompt (text-to-image backends).")
+    parser.add_argument("--verifier-model", dest="verifier_model", default=None, help="CLIP/DINOv2 hub id or dir for real-model verifiers (DIR, or clip=DIR,dino=DIR).")
     parser.add_argument("--class", "--target", dest="target", default=None, help="Class or component to condition on / score for. Default: the backend's own.")
     for name in names:
         spec = FIELDS[name]

@@ -14,10 +14,12 @@ __all__ = ["build_problem", "backend_for"]
 
 def backend_for(config: SearchConfig, cache: dict | None = None) -> Backend:
     """Load (or reuse from ``cache``) the backend a config names."""
-    key = (config.backend, config.preset, config.model)
+    key = (config.backend, config.preset, config.model, config.prompt, config.verifier_model)
     if cache is not None and key in cache:
         return cache[key]
-    backend = load_backend(config.backend, preset=config.preset, model=config.model)
+    backend = load_backend(
+        config.backend, preset=config.preset, model=config.model, prompt=config.prompt, verifier_model=config.verifier_model
+    )
     if cache is not None:
         cache[key] = backend
     return backend

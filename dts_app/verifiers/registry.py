@@ -34,16 +34,42 @@ VERIFIERS: dict[str, VerifierSpec] = {
             (("gmm", "dts_app.verifiers.gmm:GMMOracle"),),
         ),
         VerifierSpec(
+            "clip",
+            "supervised",
+            "CLIP text–image score (100·cosine) with the prompt or 'a photo of a {class}' (--verifier-model).",
+            (("dit", "dts_app.verifiers.clip:CLIPScore"), ("t2i", "dts_app.verifiers.clip:CLIPScore")),
+        ),
+        VerifierSpec(
+            "clip-zeroshot",
+            "supervised",
+            "CLIP zero-shot log-probability of the ImageNet class among all class names (--verifier-model).",
+            (("dit", "dts_app.verifiers.clip:CLIPZeroShot"),),
+        ),
+        VerifierSpec(
+            "dino-agreement",
+            "self_supervised",
+            "DINOv2 feature cosine between the decoded x̂0 at t = 0.4 and the final image (--verifier-model).",
+            (("dit", "dts_app.verifiers.dino:DinoAgreement"), ("t2i", "dts_app.verifiers.dino:DinoAgreement")),
+        ),
+        VerifierSpec(
             "supervised",
             "supervised",
             "A trained classifier's log-probability of the target (hackable off the data).",
-            (("gmm", "dts_app.verifiers.gmm:GMMClassifier"),),
+            (
+                ("gmm", "dts_app.verifiers.gmm:GMMClassifier"),
+                ("dit", "dts_app.verifiers.clip:CLIPZeroShot"),
+                ("t2i", "dts_app.verifiers.clip:CLIPScore"),
+            ),
         ),
         VerifierSpec(
             "self-supervised",
             "self_supervised",
             "Agreement of the clean prediction at t = 0.4 with the final sample; no labels.",
-            (("gmm", "dts_app.verifiers.gmm:AnchorAgreement"),),
+            (
+                ("gmm", "dts_app.verifiers.gmm:AnchorAgreement"),
+                ("dit", "dts_app.verifiers.dino:DinoAgreement"),
+                ("t2i", "dts_app.verifiers.dino:DinoAgreement"),
+            ),
         ),
     ]
 }

@@ -1,0 +1,271 @@
+"""Real-model backends and verifiers on tiny random configs, fully offline on CPU.
+
+Every model is built from a config, saved with ``save_pretrained`` (safetensors) to a
+temporary directory and loaded back through the same ``from_pretrained`` path a user's
+hub id or directory takes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+from dts_app.backends.dit import VPTable, load_dit, save_random_dit, timestep_from_alpha_bar  # noqa: E402
+from dts_app.backends.hf import HFLoadError  # noqa: E402
+from dts_app.backends.t2i import load_t2i, save_random_sd3, save_random_sd_unet  # noqa: E402
+from dts_app.config import ConfigError, SearchConfig  # noqa: E402
+from dts_app.interpolant import linear_to_vp, vp_to_linear  # noqa: E402
+from dts_app.ledger import Ledger  # noqa: E402
+from dts_app.backends.base import Field  # noqa: E402
+from dts_app.search.base import run_search  # noqa: E402
+from dts_app.search.problem import build_problem  # noqa: E402
+from dts_app.search.registry import ALGORITHMS, make_algorithm  # noqa: E402
+from dts_app.verifiers.clip import clip_for, preprocess, save_random_clip  # noqa: E402
+from dts_app.verifiers.dino import save_random_dino  # noqa: E402
+from dts_app.verifiers.registry import verifiers_for  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    d = {
+        "dit": save_random_dit(root / "dit"),
+        "sd3": save_random_sd3(root / "sd3"),
+        "unet": save_random_sd_unet(root / "unet"),
+        "unet-v": save_random_sd_unet(root / "unet-v", prediction_type="v_prediction"),
+        "clip": save_random_clip(str(root / "clip")),
+        "dino": save_random_dino(str(root / "dino")),
+    }
+    d["vm"] = f"clip={d['clip']},dino={d['dino']}"
+    return d
+
+
+@pytest.fixture(scope="module")
+def dit(dirs):
+    return load_dit(str(dirs["dit"]), verifier_model=dirs["vm"])
+
+
+@pytest.fixture(scope="module")
+def t2i(dirs):
+    return {k: load_t2i(str(dirs[k]), prompt="a red cat", verifier_model=dirs["vm"]) for k in ("sd3", "unet", "unet-v")}
+
+
+# --- VP -> linear conversion --------------------------------------------------------
+def test_timestep_from_alpha_bar_exact_at_table_and_log_interpolated():
+    table = torch.linspace(0.999, 0.01, 50, dtype=torch.float64)
+    tau = timestep_from_alpha_bar(table[[0, 7, 49]], table)
+    assert torch.allclose(tau, torch.tensor([0.0, 7.0, 49.0], dtype=torch.float64), atol=1e-9)
+    mid = torch.exp((torch.log(table[10]) + torch.log(table[11])) / 2)
+    assert float(timestep_from_alpha_bar(mid.reshape(1), table)) == pytest.approx(10.5, abs=1e-9)
+
+
+def test_vp_state_and_predictions_match_hand_computation():
+    ab = torch.linspace(0.9999, 0.0001, 1000, dtype=torch.float64)
+    vp = VPTable(ab, torch.device("cpu"))
+    t = 0.3
+    a, b = 0.7 / (0.49 + 0.09) ** 0.5, 0.3 / (0.49 + 0.09) ** 0.5  # sqrt(ᾱ), sqrt(1 − ᾱ) by hand
+    assert a**2 == pytest.approx(float(linear_to_vp(t)), rel=1e-12)
+    x0, eps = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    x_t = 0.7 * x0 + 0.3 * eps
+    x_vp, tau, ta, tb = vp.to_vp(x_t, t)
+    assert torch.allclose(x_vp, a * x0 + b * eps, atol=1e-12)  # (a + b)·x_t is the VP state
+    assert float(ab[0] - (ab[0] - ab[-1]) * tau[0] / 999) == pytest.approx(a**2, rel=0.02)
+    x0_hat = vp.x0_from_output(x_vp, eps, ta, tb, "epsilon")
+    assert torch.allclose(x0_hat, x0, atol=1e-12)
+    assert torch.allclose(vp.velocity(x_t, x0_hat, t), eps - x0, atol=1e-12)  # v = ε − x0
+    v_vp = a * eps - b * x0
+    assert torch.allclose(vp.x0_from_output(x_vp, v_vp, ta, tb, "v_prediction"), x0, atol=1e-12)
+
+
+# --- DiT ----------------------------------------------------------------------------
+def test_dit_velocity_is_guided_eps_converted(dit):
+    k = 500
+    ab = dit.scheduler.alphas_cumprod[k].double()
+    t = float(vp_to_linear(ab))
+    x = torch.randn(2, *dit.latent_shape)
+    cond = dit.condition(7, 3.0)
+    a, b = ab.sqrt().float(), (1 - ab).sqrt().float()
+    x_vp = (a + b) * x
+    with torch.no_grad():
+        out = dit.transformer(torch.cat([x_vp, x_vp]), timestep=torch.full((4,), float(k)),
+                              class_labels=torch.tensor([7, 7, 1000, 1000])).sample[:, :4]  # fmt: skip
+    eps = out[2:] + 3.0 * (out[:2] - out[2:])
+    x0 = (x_vp - b * eps) / a
+    assert torch.allclose(dit.velocity(x, t, cond), eps - x0, atol=1e-4)
+
+
+def test_dit_engine_euler_equals_ddim_pipeline(dit):
+    """DDIM (η = 0) is exactly Euler on the linear grid t_k = vp_to_linear(ᾱ_τk)."""
+    from diffusers import DiTPipeline
+
+    pipe = DiTPipeline(transformer=dit.transformer, vae=dit.vae, scheduler=dit.scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    steps, w = 5, 4.0
+    gen = torch.Generator().manual_seed(3)
+    img = pipe([3, 9], guidance_scale=w, num_inference_steps=steps, generator=gen, output_type="pt").images
+    noise = torch.randn((2, *dit.latent_shape), generator=torch.Generator().manual_seed(3))
+    taus = dit.scheduler.timesteps.tolist()
+    grid = [float(vp_to_linear(dit.scheduler.alphas_cumprod[int(k)])) for k in taus] + [0.0]
+    a0, b0 = dit.scheduler.alphas_cumprod[int(taus[0])].sqrt(), (1 - dit.scheduler.alphas_cumprod[int(taus[0])]).sqrt()
+    x = noise / (a0 + b0)
+    cond = torch.tensor([3, 9])
+    for t, s in zip(grid[:-1], grid[1:]):
+        v = torch.cat([dit.velocity(x[i : i + 1], t, dit.condition(int(cond[i]), w)) for i in range(2)])
+        x = x + (s - t) * v
+    ours = dit.decode(x)
+    assert torch.allclose(ours, img.float(), atol=2e-4)
+
+
+def test_dit_cfg_costs_two_nfes_per_image(dit):
+    ledger = Ledger()
+    f = Field(dit, dit.condition(1, 4.0), ledger)
+    f(torch.randn(3, *dit.latent_shape), 0.5)
+    assert ledger.denoiser_nfe == 6
+    g = Field(dit, dit.condition(1, 1.0), ledger)
+    g(torch.randn(3, *dit.latent_shape), 0.5)
+    assert ledger.denoiser_nfe == 9
+    assert dit.condition(None, 4.0).value == dit.null_class and dit.forwards_per_call(dit.condition(None, 4.0)) == 1
+
+
+def test_dit_candidate_independent_of_batch(dit):
+    cond = dit.condition(5, 2.0)
+    x = torch.randn(4, *dit.latent_shape)
+    full = dit.velocity(x, 0.6, cond)
+    assert torch.allclose(full[2:3], dit.velocity(x[2:3], 0.6, cond), atol=1e-5)
+
+
+def test_dit_labels_and_bad_class(dit):
+    assert dit.default_target() == 207 and dit.targets()[3].label == "3: class3"
+    with pytest.raises(ValueError, match="outside"):
+        dit.condition(5000)
+
+
+# --- text-to-image -----------------------------------------------------------------
+def test_sd3_velocity_is_model_output_at_1000t(t2i):
+    b = t2i["sd3"]
+    cond = b.condition("a red cat", 2.5)
+    pe = cond.value
+    x = torch.randn(2, *b.latent_shape)
+    with torch.no_grad():
+        out = b.net(hidden_states=torch.cat([x, x]), timestep=torch.full((4,), 420.0),
+                    encoder_hidden_states=torch.cat([pe.embeds.expand(2, -1, -1), pe.null_embeds.expand(2, -1, -1)]),
+                    pooled_projections=torch.cat([pe.pooled.expand(2, -1), pe.null_pooled.expand(2, -1)])).sample  # fmt: skip
+    want = out[2:] + 2.5 * (out[:2] - out[2:])
+    assert torch.allclose(b.velocity(x, 0.42, cond), want, atol=1e-5)
+    assert b.describe()["scheduler_shift"] == 3.0
+
+
+def test_prompt_encoded_once_per_prompt(t2i):
+    b = t2i["unet"]
+    calls = []
+    h = b.pipe.text_encoder.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        c1 = b.condition("a blue dog", 3.0)
+        n = len(calls)
+        c2 = b.condition("a blue dog", 3.0)
+        Field(b, c2, Ledger())(torch.randn(2, *b.latent_shape), 0.5)
+    finally:
+        h.remove()
+    assert n >= 1 and len(calls) == n and c1.value is c2.value
+
+
+@pytest.mark.parametrize("key", ["unet", "unet-v"])
+def test_unet_families_load_and_convert(t2i, key):
+    b = t2i[key]
+    assert b.family == "sd-unet" and b.prediction_type == ("epsilon" if key == "unet" else "v_prediction")
+    x = torch.randn(2, *b.latent_shape)
+    v = b.velocity(x, 0.5, b.condition("a red cat", 2.0))
+    assert v.shape == x.shape and torch.isfinite(v).all()
+
+
+def test_concept_obstacle_is_clip_text_embedding(t2i):
+    b = t2i["sd3"]
+    p = b.obstacle_points("concept", "a dog")
+    assert p.shape == (1, 16)
+    assert torch.allclose(p, clip_for(b).text_features(["a dog"]))
+    assert float(p.norm()) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="concept"):
+        b.obstacle_points("point", (1.0,))
+
+
+# --- verifiers ---------------------------------------------------------------------
+def test_preprocess_matches_the_models_own_processor(dit):
+    proc = clip_for(dit).processor
+    img = torch.rand(2, 3, 48, 40)
+    ours = preprocess(img, proc)
+    theirs = proc(images=[(i.permute(1, 2, 0).numpy() * 255).round().astype("uint8") for i in img], return_tensors="pt")["pixel_values"]
+    assert ours.shape == theirs.shape == (2, 3, 32, 32)
+    assert float((ours - theirs).abs().mean()) < 0.05
+
+
+@pytest.mark.parametrize("name", ["clip", "clip-zeroshot", "dino-agreement", "supervised", "self-supervised"])
+def test_dit_verifiers_score(dit, name):
+    from dts_app.verifiers.registry import build_verifier
+
+    v = build_verifier(name, dit, 207)
+    x0 = torch.randn(3, *dit.latent_shape)
+    anchor = x0.clone()
+    anchor[1] = float("nan")
+    s = v.score(dit.decode(x0), anchor)
+    assert s.shape == (3,) and torch.isfinite(s).all()
+    if v.kind == "self_supervised":
+        assert s.tolist() == pytest.approx([1.0, 0.0, 1.0], abs=1e-5)
+    if name == "clip-zeroshot":
+        assert float(s.max()) < 0  # a log-probability over 1000 classes
+
+
+def test_verifier_names_per_backend():
+    assert set(verifiers_for("dit")) >= {"clip", "clip-zeroshot", "dino-agreement", "supervised", "self-supervised"}
+    assert set(verifiers_for("t2i")) >= {"clip", "dino-agreement", "supervised", "self-supervised"}
+    assert "clip-zeroshot" not in verifiers_for("t2i")
+
+
+def test_missing_verifier_model_is_a_config_error(dirs):
+    b = load_dit(str(dirs["dit"]))
+    with pytest.raises(ConfigError, match="--verifier-model"):
+        build_problem(SearchConfig(backend="dit", preset=None, model=str(dirs["dit"]), verifier="clip", heldout=None), backend=b)
+
+
+def test_loader_errors_are_one_line(tmp_path):
+    with pytest.raises(HFLoadError, match="needs --model"):
+        load_dit(None)
+    with pytest.raises(HFLoadError, match="cannot load") as e:
+        load_dit(str(tmp_path))
+    assert "\n" not in str(e.value)
+    with pytest.raises(HFLoadError, match="trust_remote_code"):
+        from dts_app.backends.hf import load_pretrained
+
+        load_pretrained(object, str(tmp_path), trust_remote_code=True)
+
+
+# --- every algorithm, end to end ---------------------------------------------------
+def _config(backend, model, vm, algorithm, verifier, heldout, prompt=None):
+    return SearchConfig(
+        backend=backend, preset=None, model=model, prompt=prompt, verifier_model=vm, target=None, condition=True,
+        guidance=2.0, algorithm=algorithm, verifier=verifier, heldout=heldout, n=2, m=2, steps=4, iterations=1,
+        sigma=0.75, delta_f=1, delta_b=2, budget=120, seed=0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+@pytest.mark.parametrize("which", ["dit", "sd3", "unet"])
+def test_every_algorithm_runs(dirs, dit, t2i, algorithm, which):
+    if which == "dit":
+        b, cfg = dit, _config("dit", str(dirs["dit"]), dirs["vm"], algorithm, "self-supervised", "clip-zeroshot")
+    else:
+        b = t2i[which]
+        cfg = _config("t2i", str(dirs[which]), dirs["vm"], algorithm, "clip", "dino-agreement", prompt="a red cat")
+    problem = build_problem(cfg, backend=b)
+    res = run_search(problem, make_algorithm(algorithm, cfg), cfg.budget)
+    assert res.best is not None and tuple(res.best.shape) == b.latent_shape  # the chosen clean latent
+    assert 0 < res.ledger.denoiser_nfe <= 120 and res.ledger.denoiser_nfe % 2 == 0  # CFG: 2 per image
+    assert res.ledger.decoder_calls >= 1
