@@ -101,7 +101,7 @@ class Trace:
         if self.store_x0 and x0 is not None:
             flat = x0.detach().flatten().float()
             if flat.numel() <= self.max_x0_dim:
-                vec = [round(float(v), 6) for v in flat.cpu()]
+                vec = (torch.round(flat.cpu().double() * 1e6) / 1e6).tolist()  # 6 decimals, vectorised
         node = Node(
             id=len(self.nodes),
             parent=parent,
@@ -133,6 +133,8 @@ class Trace:
     ) -> list[int]:
         """Append one node per row; optional per-row tensors fill the numeric fields."""
         ids = []
+        if self.store_x0 and x0 is not None:
+            x0 = x0.detach().float().cpu()  # one device-to-host transfer per batch, not per row
         for i, (p, k) in enumerate(zip(parents, keys)):
             ids.append(
                 self.add(
