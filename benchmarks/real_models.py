@@ -144,7 +144,11 @@ def run_engine(backend, algorithm: str, args, budget: int | None = None, **extra
     }
 
 
-def throughput(backend, batches: list[int], peak: float, seconds: float, compiled: bool, compile_budget: float) -> list[dict]:
+def throughput(
+    backend, batches: list[int], peak: float, seconds: float, compiled: bool, compile_budget: float, flops: dict | None = None
+) -> list[dict]:
+    """Image-NFEs per second of the backend's velocity (no CFG) per batch size; ``flops``
+    (per image, by batch) from an eager pass gives the compiled rows their MFU."""
     from torch.utils.flop_counter import FlopCounterMode
 
     cond = backend.condition(LABEL, 1.0)  # 1 image-forward per image
@@ -176,7 +180,7 @@ def throughput(backend, batches: list[int], peak: float, seconds: float, compile
             rows.append(row)
     finally:
         backend._forward = eager
-    flops = {r["batch"]: r.get("flops_per_image") for r in rows if r.get("flops_per_image")}
+    flops = flops or {r["batch"]: r.get("flops_per_image") for r in rows if r.get("flops_per_image")}
     for r in rows:
         if "image_nfe_per_s" in r and r["batch"] in flops:
             r["flops_per_image"] = flops[r["batch"]]
@@ -289,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             out["throughput_compiled"] = [{"skipped": "--no-compile"}]
         else:
             try:
-                out["throughput_compiled"] = throughput(backend, batches, peak, args.seconds, True, args.compile_budget)
+                flops = {r["batch"]: r["flops_per_image"] for r in out["throughput"] if "flops_per_image" in r}
+                out["throughput_compiled"] = throughput(backend, batches, peak, args.seconds, True, args.compile_budget, flops)
             except Exception as e:  # noqa: BLE001 (a compiler failure is a result to record, not a crash)
                 out["throughput_compiled"] = [{"skipped": f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"}]
         out["trace_x0_storage"] = trace_cost(backend, args.steps, args.n)

@@ -269,3 +269,31 @@ def test_every_algorithm_runs(dirs, dit, t2i, algorithm, which):
     assert res.best is not None and tuple(res.best.shape) == b.latent_shape  # the chosen clean latent
     assert 0 < res.ledger.denoiser_nfe <= 120 and res.ledger.denoiser_nfe % 2 == 0  # CFG: 2 per image
     assert res.ledger.decoder_calls >= 1
+
+
+# --- CLI ---------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["dit", "sd3"])
+def test_cli_search_with_real_backends(dirs, tmp_path, which):
+    import json
+
+    from dts_app.__main__ import main
+
+    out = tmp_path / "o.json"
+    common = ["--guidance", "3", "--n", "2", "--steps", "3", "--verifier-model", dirs["vm"], "--no-x0", "--json", str(out)]
+    if which == "dit":
+        argv = ["search", "--backend", "dit", "--model", str(dirs["dit"]), "--class", "207", "--verifier", "clip-zeroshot", "--heldout", "clip"]
+    else:
+        argv = ["search", "--backend", "t2i", "--model", str(dirs["sd3"]), "--prompt", "a red cat", "--verifier", "clip", "--heldout", "dino-agreement"]
+    assert main(argv + common) == 0
+    d = json.loads(out.read_text())
+    assert d["ledger"]["denoiser_nfe"] == 2 * 3 * 2  # n · steps · 2 (CFG)
+    assert d["ledger"]["decoder_calls"] == 2 and d["best_shape"] == [4, 8, 8]
+    assert d["backend"]["name"] == which.replace("sd3", "t2i")
+
+
+def test_cli_bad_model_is_one_line_error(tmp_path, capsys):
+    from dts_app.__main__ import main
+
+    rc = main(["search", "--backend", "dit", "--model", str(tmp_path / "nope"), "--verifier", "clip", "--heldout", "clip"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error:") and "\n" not in err
