@@ -297,3 +297,36 @@ def test_cli_bad_model_is_one_line_error(tmp_path, capsys):
     rc = main(["search", "--backend", "dit", "--model", str(tmp_path / "nope"), "--verifier", "clip", "--heldout", "clip"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error:") and "\n" not in err
+
+
+# --- devices and dtypes --------------------------------------------------------------
+def test_dtype_and_device_choice():
+    from dts_app.backends.hf import pick_device, pick_dtype
+
+    assert pick_dtype(None, torch.device("cpu")) == torch.float32
+    assert pick_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(HFLoadError, match="unknown dtype"):
+        pick_dtype("fp8", torch.device("cpu"))
+    with pytest.raises(HFLoadError, match="unknown device"):
+        pick_device("tpu:x")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_dit_half_precision_on_cuda_matches_float32(dirs, dit):
+    half = load_dit(str(dirs["dit"]), device="cuda")
+    assert half.model_dtype in (torch.float16, torch.bfloat16) and half.dtype == torch.float32
+    x = torch.randn(4, *dit.latent_shape)
+    v32 = dit.velocity(x, 0.5, dit.condition(3, 4.0))
+    v16 = half.velocity(x.cuda(), 0.5, half.condition(3, 4.0))
+    assert v16.dtype == torch.float32 and torch.allclose(v16.cpu(), v32, atol=0.05, rtol=0.05)
+
+
+def test_one_cached_t2i_model_serves_every_prompt(dirs, t2i):
+    cache = {("t2i", None, str(dirs["sd3"]), dirs["vm"]): t2i["sd3"]}
+    probs = [
+        build_problem(_config("t2i", str(dirs["sd3"]), dirs["vm"], "best-of-n", "clip", None, prompt=p), cache=cache)
+        for p in ("a red cat", "a blue dog")
+    ]
+    assert probs[0].backend is probs[1].backend is t2i["sd3"]
+    assert [p.cond.label for p in probs] == ["a red cat", "a blue dog"]
+    assert [p.verifier.text for p in probs] == ["a red cat", "a blue dog"]

@@ -62,7 +62,7 @@ def load_pretrained(cls: Any, source: str, subfolder: str | None = None, **kwarg
     kw.update(kwargs)
     try:
         return cls.from_pretrained(path, **kw)
-    except (OSError, ValueError, EnvironmentError, KeyError) as e:
+    except (OSError, ValueError, KeyError) as e:
         where = f"{source}/{subfolder}" if subfolder else source
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise HFLoadError(f"cannot load {name or 'model'} from {where!r}: {first}") from None

@@ -260,7 +260,7 @@ def save_tiny_clip_tokenizer(path: str | Path) -> Path:
     return path
 
 
-def _tiny_text_config(with_projection: bool):
+def _tiny_text_config():
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
@@ -288,8 +288,8 @@ def save_random_sd3(path: str | Path, sample_size: int = 8, seed: int = 0) -> Pa
     tokenizer = CLIPTokenizer.from_pretrained(tok)
     pipe = StableDiffusion3Pipeline(
         transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
-        text_encoder=CLIPTextModelWithProjection(_tiny_text_config(True)), tokenizer=tokenizer,
-        text_encoder_2=CLIPTextModelWithProjection(_tiny_text_config(True)), tokenizer_2=tokenizer,
+        text_encoder=CLIPTextModelWithProjection(_tiny_text_config()), tokenizer=tokenizer,
+        text_encoder_2=CLIPTextModelWithProjection(_tiny_text_config()), tokenizer_2=tokenizer,
         text_encoder_3=None, tokenizer_3=None,
     )  # fmt: skip
     pipe.save_pretrained(path, safe_serialization=True)
@@ -315,7 +315,7 @@ def save_random_sd_unet(path: str | Path, sample_size: int = 8, prediction_type:
     sched = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
                           steps_offset=1, prediction_type=prediction_type)  # fmt: skip
     pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=CLIPTextModel(_tiny_text_config(False)), tokenizer=CLIPTokenizer.from_pretrained(tok),
+        vae=vae, text_encoder=CLIPTextModel(_tiny_text_config()), tokenizer=CLIPTokenizer.from_pretrained(tok),
         unet=unet, scheduler=sched, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )  # fmt: skip
     pipe.save_pretrained(path, safe_serialization=True)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..backends.base import Backend
-from ..backends.registry import load_backend
+from ..backends.registry import BACKENDS, load_backend
 from ..config import ConfigError, SearchConfig
 from ..verifiers.registry import build_verifier
 from .base import Problem
@@ -14,7 +14,7 @@ __all__ = ["build_problem", "backend_for"]
 
 def backend_for(config: SearchConfig, cache: dict | None = None) -> Backend:
     """Load (or reuse from ``cache``) the backend a config names."""
-    key = (config.backend, config.preset, config.model, config.prompt, config.verifier_model)
+    key = (config.backend, config.preset, config.model, config.verifier_model)  # the prompt is a target, not a model
     if cache is not None and key in cache:
         return cache[key]
     backend = load_backend(
@@ -35,6 +35,8 @@ def build_problem(
     config.validate()
     backend = backend if backend is not None else backend_for(config, cache)
     target = config.target if config.target is not None else backend.default_target()
+    if config.target is None and config.prompt is not None and "prompt" in BACKENDS[config.backend].options:
+        target = config.prompt  # text-to-image: the prompt is the target (one cached model serves every prompt)
     try:
         cond = backend.condition(target if config.condition else None, config.guidance)
         verifier = build_verifier(config.verifier, backend, target) if verifiers else None
