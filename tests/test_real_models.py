@@ -330,3 +330,13 @@ def test_one_cached_t2i_model_serves_every_prompt(dirs, t2i):
     assert probs[0].backend is probs[1].backend is t2i["sd3"]
     assert [p.cond.label for p in probs] == ["a red cat", "a blue dog"]
     assert [p.verifier.text for p in probs] == ["a red cat", "a blue dog"]
+
+
+@pytest.mark.parametrize("which", ["dit", "sd3", "unet"])
+def test_per_sample_times(dit, t2i, which):
+    b = dit if which == "dit" else t2i[which]
+    cond = b.condition(5, 2.0) if which == "dit" else b.condition("a red cat", 2.0)
+    x = torch.randn(2, *b.latent_shape)
+    both = b.velocity(x, torch.tensor([0.3, 0.8]), cond)
+    one = torch.cat([b.velocity(x[:1], 0.3, cond), b.velocity(x[1:], 0.8, cond)])
+    assert torch.allclose(both, one, atol=1e-5)
