@@ -1,0 +1,321 @@
+"""Handlers of the exploration app: plain functions of (state, control values) returning
+figures and a status line. The layout wires them; tests call them directly.
+
+Control values arrive positionally in the order of :data:`INPUTS`; :func:`config_from`
+turns them into a validated :class:`~dts_app.config.SearchConfig` (the server validates
+again whatever a browser or API client sends).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..config import ConfigError, ObstacleSpec, SearchConfig
+from .state import SessionState
+
+__all__ = ["INPUTS", "SLIDERS", "LIVE", "NFE_CAP", "Outputs", "parse_obstacles", "config_from", "AppHandlers"]
+
+SLIDERS: tuple[str, ...] = ("n", "m", "eta", "q_star", "steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance")
+LIVE: tuple[str, ...] = ("eta", "q_star", "n", "m")
+INPUTS: tuple[str, ...] = (
+    "backend", "preset", "target", "algorithm", "verifier", "heldout", *SLIDERS, "solver", "avoid", "obstacles", "embed",
+)
+NFE_CAP: dict[str, int] = {"points": 200_000, "image": 2_000}
+
+
+def parse_obstacles(text: str) -> tuple[ObstacleSpec, ...]:
+    """One obstacle per line (or ';'-separated): ``ball:x,y,r``, ``point:x,y``,
+    ``component:k``, ``class:k``; blank lines and ``#`` comments are skipped."""
+    out = []
+    for line in (text or "").replace(";", "\n").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append(ObstacleSpec.parse(line))
+    return tuple(out)
+
+
+def _target(value: Any) -> Any:
+    if value in (None, "", "default"):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    head = str(value).split(":", 1)[0].strip()
+    return int(head) if head.lstrip("-").isdigit() else str(value)
+
+
+def config_from(values: dict) -> SearchConfig:
+    """A validated SearchConfig from control values keyed by :data:`INPUTS` names.
+
+    Raises:
+        ConfigError: a knob out of range or a bad combination (one line).
+    """
+    ints = {"n", "m", "steps", "budget", "seed", "delta_f", "delta_b"}
+    kw: dict[str, Any] = {}
+    for k in SLIDERS:
+        v = values.get(k)
+        if v is None:
+            continue
+        try:
+            kw[k] = int(round(float(v))) if k in ints else float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{k}: expected a number, got {v!r}") from None
+    cfg = SearchConfig(
+        backend=values.get("backend") or "gmm",
+        preset=values.get("preset") or None,
+        target=_target(values.get("target")),
+        algorithm=values.get("algorithm") or "best-of-n",
+        verifier=values.get("verifier") or "oracle",
+        heldout=values.get("heldout") or "",
+        solver=values.get("solver") or "euler",
+        avoid=values.get("avoid") or "none",
+        obstacles=parse_obstacles(values.get("obstacles") or ""),
+        **kw,
+    )
+    return cfg.validate()
+
+
+@dataclass
+class Outputs:
+    """Everything one update shows (None = leave that view as it is)."""
+
+    status: str
+    tree: Any = None
+    trajectories: Any = None
+    embedding: Any = None
+    plane: Any = None
+    gallery: Any = None
+    images: Any = None
+    ledger: Any = None
+    budget: Any = None
+
+    def as_tuple(self) -> tuple:
+        return (self.status, self.tree, self.trajectories, self.embedding, self.plane, self.gallery, self.images,
+                self.ledger, self.budget)
+
+
+@dataclass
+class AppHandlers:
+    """The app's handlers plus app-wide read-only helpers (backend cache, UMAP holder)."""
+
+    cache: dict = field(default_factory=dict)
+    embedder: Any = None
+
+    # ---- building --------------------------------------------------------------------
+    def _problem(self, cfg: SearchConfig):
+        from ..search.problem import build_problem
+
+        return build_problem(cfg, cache=self.cache)
+
+    def _capped(self, cfg: SearchConfig, kind: str) -> tuple[int, str]:
+        cap = NFE_CAP.get(kind, NFE_CAP["image"])
+        if cfg.budget and cfg.budget <= cap:
+            return cfg.budget, ""
+        return cap, f" (per-request cap {cap:,} NFEs)"
+
+    # ---- figures ---------------------------------------------------------------------
+    def figures(self, res: dict, cfg: SearchConfig, backend, curve: list | None = None) -> Outputs:
+        """All views of one result dict (``SearchResult.to_dict()``)."""
+        from ..viz.embedding import embedding_figure
+        from ..viz.gallery import image_gallery, points_gallery_figure
+        from ..viz.ledger import anytime_figure, ledger_rows
+        from ..viz.plane import obstacle_geometry, plane_figure
+        from ..viz.trajectories import trajectories_figure
+        from ..viz.tree import tree_figure
+
+        tree, best = res["tree"], res["best_node"]
+        obstacles = [o.to_dict() for o in cfg.obstacles]
+        mixture = getattr(backend, "mixture", None)
+        means = None if mixture is None else mixture.means.detach().cpu().numpy()
+        geo = obstacle_geometry(obstacles, means, cfg.q_star)
+        out = Outputs(status="")
+        out.tree = tree_figure(tree, best)
+        out.trajectories = trajectories_figure(tree, best, cfg.q_star if obstacles else None)
+        out.embedding, used = embedding_figure(tree, geo, self._embed_method, self.embedder)
+        if mixture is not None and mixture.dim == 2:
+            tgt = cfg.target if cfg.target is not None else backend.default_target()
+            tm = [mixture.means[int(tgt)].tolist()] if isinstance(tgt, int) else None
+            out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, cfg.q_star, tm)
+        if backend.data_kind == "image":
+            out.images = image_gallery(self._images(res, backend), best)
+        else:
+            out.gallery = points_gallery_figure(res["candidates"], best)
+        out.ledger = ledger_rows(res["ledger"], res.get("metrics"))
+        out.budget = anytime_figure(curve or [(res["ledger"]["denoiser_nfe"], res["best_score"])], self._sweep(cfg))
+        self._embed_used = used
+        return out
+
+    _embed_method: str = "pca"
+    _embed_used: str = "pca"
+
+    def _images(self, res: dict, backend) -> list:
+        import torch
+
+        out = []
+        for c in res["candidates"][:16]:
+            if c["sample"] is None:
+                continue
+            x = torch.tensor(c["sample"]).reshape(1, *backend.latent_shape)
+            img = backend.decode(x)[0].detach().cpu().numpy()
+            out.append((img, c["score"], c["heldout_score"], c["node_id"]))
+        return out
+
+    def _sweep(self, cfg: SearchConfig):
+        try:
+            from ..viz import scaling
+        except ImportError:
+            return None
+        fn = getattr(scaling, "app_sweep_figure", None)
+        return fn(cfg) if fn is not None else None
+
+    # ---- handlers --------------------------------------------------------------------
+    def _status(self, res: dict, cfg: SearchConfig, note: str, secs: float) -> str:
+        led = res["ledger"]
+        best = res["best_score"]
+        held = res["heldout_score"]
+        parts = [
+            f"**{res['message']}** · {cfg.algorithm} on {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else ""),
+            f"best score {best:.4g}" if best is not None else "no finished path",
+            f"held-out {held:.4g}" if held is not None else "",
+            f"{led['denoiser_nfe']:,} NFEs{note}",
+            f"{len(res['tree']['nodes'])} nodes",
+            f"{secs * 1000:.0f} ms",
+        ]
+        m = res.get("metrics") or {}
+        if m.get("collision_rate") is not None:
+            parts.append(f"collision rate {m['collision_rate']:.2f}")
+        return " · ".join(p for p in parts if p)
+
+    def run(self, state: SessionState, *values) -> tuple:
+        """Run a search to the end and redraw everything (the live path for sliders).
+
+        Returns:
+            ``(state, status, tree, trajectories, embedding, plane, gallery, images, ledger, budget)``;
+            on an error only ``status`` changes (figures are ``gr.skip()``-like ``None``s
+            that the layout maps to "keep")."""
+        t0 = time.perf_counter()
+        try:
+            vals = dict(zip(INPUTS, values))
+            self._embed_method = vals.get("embed") or "pca"
+            cfg = config_from(vals)
+            problem = self._problem(cfg)
+            budget, note = self._capped(cfg, problem.backend.data_kind)
+            from ..search.base import run_search
+            from ..search.registry import make_algorithm
+
+            algo = make_algorithm(cfg.algorithm, cfg)
+            res = run_search(problem, algo, budget).to_dict()
+        except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
+            return (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
+        out = self.figures(res, cfg, problem.backend)
+        out.status = self._status(res, cfg, note, time.perf_counter() - t0) + f" · view {self._embed_used.upper()}"
+        state.result = res
+        state.runs += 1
+        return (state, *out.as_tuple())
+
+    def stream(self, state: SessionState, *values) -> Iterator[tuple]:
+        """Stream a search: the tree grows as steps complete; Stop ends it within a step.
+
+        Yields:
+            The same tuples as :meth:`run`; intermediate ones redraw the tree and status
+            (at most every 0.4 s), the last one redraws every view.
+        """
+        t0 = time.perf_counter()
+        state.stop = False
+        try:
+            vals = dict(zip(INPUTS, values))
+            self._embed_method = vals.get("embed") or "pca"
+            cfg = config_from(vals)
+            problem = self._problem(cfg)
+            budget, note = self._capped(cfg, problem.backend.data_kind)
+            from ..search.base import iterate_search
+            from ..search.registry import make_algorithm
+
+            algo = make_algorithm(cfg.algorithm, cfg)
+            natural = algo.natural_nfe(problem)
+        except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
+            yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
+            return
+        from ..viz.tree import tree_figure
+
+        total = min(budget, natural) if natural else budget
+        state.running = True
+        curve: list = []
+        last = 0.0
+        try:
+            for eng, snap in _iterate_with_engine(problem, algo, budget, lambda: state.stop):
+                curve.append((snap.ledger["denoiser_nfe"], snap.best_score))
+                if snap.done:
+                    res = snap.result.to_dict()
+                    out = self.figures(res, cfg, problem.backend, curve)
+                    out.status = self._status(res, cfg, note, time.perf_counter() - t0)
+                    state.result = res
+                    state.runs += 1
+                    yield (state, *out.as_tuple())
+                    return
+                now = time.perf_counter()
+                if now - last >= 0.4:
+                    last = now
+                    spent = snap.ledger["denoiser_nfe"]
+                    frac = min(1.0, spent / total) if total else 0.0
+                    bar = "█" * int(20 * frac) + "░" * (20 - int(20 * frac))
+                    status = f"running… step {snap.step} · {bar} {spent:,}/{total:,} NFEs · {snap.n_nodes} nodes"
+                    tree = tree_figure(eng.trace.to_dict(with_x0=False), None)
+                    yield (state, *Outputs(status=status, tree=tree).as_tuple())
+        except (ValueError, RuntimeError, OSError) as e:
+            yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
+        finally:
+            state.running = False
+
+    def _problem_backend(self, backend: str, preset: str | None):
+        from ..search.problem import backend_for
+
+        return backend_for(SearchConfig(backend=backend, preset=preset), self.cache)
+
+    def hazard_text(self, backend: str, preset: str | None, text: str) -> str:
+        """Obstacle text with the preset's built-in hazard components appended (gmm)."""
+        if backend != "gmm":
+            return text
+        comps = getattr(self._problem_backend(backend, preset), "avoid_components", lambda: ())()
+        lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+        lines += [f"component:{k}" for k in comps if f"component:{k}" not in lines]
+        return "\n".join(lines)
+
+    def mark_best(self, state: SessionState, text: str) -> str:
+        """Obstacle text with the last run's best sample appended as a point obstacle."""
+        res = state.result
+        if not res or res.get("best") is None or len(res["best"]) > 64:
+            return text
+        pt = "point:" + ",".join(f"{v:.3f}" for v in res["best"])
+        return "\n".join([ln for ln in (text or "").splitlines() if ln.strip()] + [pt])
+
+    def stop(self, state: SessionState) -> tuple[SessionState, str]:
+        """Ask the running search of this session to stop after its current step."""
+        state.stop = True
+        return state, "stopping after the current step…"
+
+
+def _iterate_with_engine(problem, algorithm, budget: int, stop) -> Iterator[tuple]:
+    """:func:`dts_app.search.base.iterate_search` that also hands out its engine, so the
+    app can draw the growing tree: ``(engine, snapshot)`` after each step, then the final
+    snapshot (``done=True``) with the result; budget exhaustion and Stop end it cleanly."""
+    from ..ledger import BudgetExceeded
+    from ..search.base import Engine, SearchStopped
+
+    eng = Engine(problem, budget, stop)
+    message = "finished"
+    try:
+        for _ in algorithm.iterate(eng):
+            yield eng, eng.snapshot()
+            eng.check_stop()
+    except BudgetExceeded:
+        message = "budget exhausted"
+    except SearchStopped:
+        message = "stopped"
+    yield eng, eng.snapshot(done=True, message=message, result=eng.result(message))
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return msg if isinstance(e, ConfigError) else f"{type(e).__name__}: {msg}"

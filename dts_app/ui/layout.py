@@ -1,0 +1,156 @@
+"""The Gradio Blocks of the exploration app, built from the registries (backends,
+algorithms, verifiers) and :data:`dts_app.config.FIELDS`, so new entries appear without
+UI code. :func:`build_demo` is the only entry point; ``app.py`` launches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import FIELDS, SearchConfig
+from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers
+from .state import SessionState
+
+__all__ = ["build_demo", "slider_kwargs", "STEPS"]
+
+STEPS: dict[str, float] = {"eta": 0.1, "q_star": 0.05, "lam": 0.05, "guidance": 0.5}
+_SLIDER_MAX: dict[str, float] = {"n": 256, "m": 16, "steps": 200, "budget": 200_000, "seed": 10_000, "eta": 20.0,
+                                 "q_star": 5.0, "delta_f": 20, "delta_b": 40}
+
+
+def slider_kwargs(name: str, default: Any) -> dict:
+    """Label, info line, range and step of a slider from ``FIELDS[name]`` (the UI's
+    range is a comfortable sub-range; the server validates the full one)."""
+    spec = FIELDS[name]
+    hi = _SLIDER_MAX.get(name, spec.hi)
+    return dict(label=spec.label, info=spec.help, minimum=spec.lo, maximum=hi, value=default,
+                step=1 if spec.integer else STEPS.get(name, 0.01))
+
+
+def _targets(handlers: AppHandlers, backend: str, preset: str | None) -> tuple[list[str], str | None]:
+    from ..backends.registry import BACKENDS
+
+    if not BACKENDS[backend].embedded:
+        return [], None
+    b = handlers._problem_backend(backend, preset)
+    names = [t.label for t in b.targets()]
+    d = b.default_target()
+    return names, next((n for n in names if n.split(":", 1)[0].strip() == str(d)), None)
+
+
+def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
+    """Build the app.
+
+    Args:
+        handlers: the handler object (a fresh one by default).
+        umap_warmup: start UMAP's background warm-up (tests turn it off).
+
+    Returns:
+        A ``gr.Blocks`` with queueing configured.
+    """
+    import gradio as gr
+
+    from ..backends.registry import BACKENDS
+    from ..search.registry import ALGORITHMS
+    from ..verifiers.registry import verifiers_for
+    from ..viz.embedding import UmapEmbedder
+
+    if handlers is None:
+        handlers = AppHandlers(embedder=UmapEmbedder())
+    if umap_warmup and handlers.embedder is not None:
+        handlers.embedder.warm_up_async()
+    d = SearchConfig()
+    targets, target0 = _targets(handlers, d.backend, d.preset)
+    with gr.Blocks(title="DTS Explorer") as demo:
+        state = gr.State(SessionState())
+        gr.Markdown("# DTS Explorer\nInference-time search in flow models: watch candidates branch, get scored, "
+                    "and steer around obstacles. On the Gaussian mixture, releasing η, Q*, N or M re-runs the search.")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                c: dict[str, Any] = {}
+                c["backend"] = gr.Dropdown([(s.label, s.name) for s in BACKENDS.values()], value=d.backend, label="backend",
+                                           info="Model family: gmm is exact and instant; image backends need a model.")
+                c["preset"] = gr.Dropdown(list(BACKENDS[d.backend].presets), value=d.preset, label="preset",
+                                          info="Which mixture (gmm) to search in.")
+                c["target"] = gr.Dropdown(targets, value=target0, label="target (component / class)", allow_custom_value=True,
+                                          info="What the search verifier rewards.")
+                c["algorithm"] = gr.Dropdown([(s.label, s.name) for s in ALGORITHMS.values()], value=d.algorithm,
+                                             label="algorithm", info="How candidates are proposed and kept.")
+                vs = verifiers_for(d.backend)
+                c["verifier"] = gr.Dropdown(vs, value=d.verifier, label="search verifier",
+                                            info="Score the search maximises.")
+                c["heldout"] = gr.Dropdown(vs, value="supervised" if "supervised" in vs else d.heldout,
+                                           label="held-out verifier", info="Independent score, reported only (detects hacking).")
+                for k in ("n", "m", "eta", "q_star"):
+                    c[k] = gr.Slider(**slider_kwargs(k, getattr(d, k)))
+                c["avoid"] = gr.Dropdown(list(FIELDS["avoid"].choices), value=d.avoid, label=FIELDS["avoid"].label,
+                                         info="none | repulsion (η pushes x̂0 away) | revert (resample on entry) | prune.")
+                c["obstacles"] = gr.Textbox(value="", lines=3, label="obstacles (one per line)",
+                                            placeholder="ball:1.5,0,0.4\npoint:0,2\ncomponent:1\nclass:3",
+                                            info="ball:x,y,r · point:x,y · component:k (gmm) · class:k (digits); optional @eta=..,q=..")
+                with gr.Row():
+                    hazard = gr.Button("avoid preset hazard", size="sm")
+                    mark = gr.Button("mark best as obstacle", size="sm")
+                with gr.Accordion("more knobs", open=False):
+                    for k in ("steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance"):
+                        c[k] = gr.Slider(**slider_kwargs(k, getattr(d, k)))
+                    c["solver"] = gr.Dropdown(list(FIELDS["solver"].choices), value=d.solver, label="solver",
+                                              info=FIELDS["solver"].help)
+                c["embed"] = gr.Radio(["pca", "umap"], value="pca", label="embedding",
+                                      info="PCA is instant; UMAP shows once warmed up (PCA meanwhile).")
+                with gr.Row():
+                    run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+            with gr.Column(scale=3):
+                status = gr.Markdown("Press **Run** (or release a slider) to search.", elem_id="status")
+                with gr.Row():
+                    tree = gr.Plot(label="candidate tree", elem_id="tree-plot")
+                    plane = gr.Plot(label="true plane (2-D gmm)", elem_id="plane-plot")
+                with gr.Row():
+                    traj = gr.Plot(label="score and distance trajectories")
+                    embed = gr.Plot(label="paths in latent space")
+                with gr.Row():
+                    gallery = gr.Plot(label="final candidates")
+                    budget_fig = gr.Plot(label="budget")
+                images = gr.Gallery(label="final images", columns=8, height="auto", visible=True)
+                ledger = gr.Dataframe(headers=["counter", "value"], label="ledger", interactive=False)
+        assert set(c) == set(INPUTS), sorted(set(INPUTS) ^ set(c))
+        inputs = [state] + [c[k] for k in INPUTS]
+        outputs = [state, status, tree, traj, embed, plane, gallery, images, ledger, budget_fig]
+
+        def keep(t: tuple) -> tuple:
+            return tuple(gr.skip() if v is None else v for v in t)
+
+        def run_live(*a):
+            return keep(handlers.run(*a))
+
+        def run_stream(*a):
+            for t in handlers.stream(*a):
+                yield keep(t)
+
+        run_btn.click(run_stream, inputs, outputs, concurrency_limit=4, api_name="search")
+        stop_btn.click(handlers.stop, [state], [state, status], queue=False, api_name="stop")
+        for k in LIVE:
+            c[k].release(run_live, inputs, outputs, trigger_mode="always_last", concurrency_limit=4,
+                         api_name=f"release_{k}")
+        demo.load(run_live, inputs, outputs, api_name=False)
+
+        def on_backend(backend: str):
+            spec = BACKENDS[backend]
+            vs = verifiers_for(backend)
+            names, t0 = _targets(handlers, backend, spec.presets[0] if spec.presets else None)
+            return (gr.update(choices=list(spec.presets), value=spec.presets[0] if spec.presets else None),
+                    gr.update(choices=names, value=t0), gr.update(choices=vs, value=vs[0] if vs else None),
+                    gr.update(choices=vs, value=vs[-1] if vs else None))
+
+        c["backend"].change(on_backend, [c["backend"]], [c["preset"], c["target"], c["verifier"], c["heldout"]], api_name=False)
+
+        def on_preset(backend: str, preset: str):
+            names, t0 = _targets(handlers, backend, preset)
+            return gr.update(choices=names, value=t0)
+
+        c["preset"].change(on_preset, [c["backend"], c["preset"]], [c["target"]], api_name=False)
+        hazard.click(handlers.hazard_text, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False)
+        mark.click(handlers.mark_best, [state, c["obstacles"]], [c["obstacles"]], api_name=False)
+    demo.queue(default_concurrency_limit=2, max_size=32)
+    return demo

@@ -1,0 +1,25 @@
+"""Per-session state of the app (held in ``gr.State``; nothing is shared between users)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["SessionState"]
+
+
+@dataclass
+class SessionState:
+    """What one browser session remembers.
+
+    Attributes:
+        stop: cooperative stop flag; the running search checks it between steps.
+        running: True while a streamed search is in progress.
+        result: the last result as ``SearchResult.to_dict()`` (kept on screen on errors).
+        runs: searches completed in this session.
+    """
+
+    stop: bool = False
+    running: bool = False
+    result: dict | None = None
+    runs: int = 0
+    history: list = field(default_factory=list)

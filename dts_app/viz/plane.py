@@ -1,0 +1,147 @@
+"""The true 2-D plane for 2-D gmm presets: density contours of p_0, obstacles with their
+Q* circles, and the search's paths of clean predictions x̂0.
+
+Also :func:`obstacle_geometry`, which turns obstacle specs into centres and radii in data
+space (shared with the embedding view).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .trajectories import leaf_paths
+from .tree import STATUS_COLOURS, best_path
+
+__all__ = ["obstacle_geometry", "mixture_log_density", "plane_figure"]
+
+
+def obstacle_geometry(obstacles: list[dict], means: np.ndarray | None, q_star: float) -> list[dict]:
+    """Centres, radii and Q* of obstacles in data space.
+
+    Args:
+        obstacles: ``ObstacleSpec.to_dict()`` dicts (kinds point, ball, component; others,
+            such as class, have no point in data space and are skipped).
+        means: ``[K, D]`` mixture means (for ``component`` obstacles), or None.
+        q_star: the run's Q*; an obstacle's own ``q_star`` overrides it.
+
+    Returns:
+        ``[{"label", "centre": [D], "radius", "q_star"}]``; ``radius`` is 0 for points and
+        components; the Q* region is every x with ``|x − centre| ≤ radius + q_star``.
+    """
+    out = []
+    for o in obstacles:
+        q = o.get("q_star") if o.get("q_star") is not None else q_star
+        kind, value = o["kind"], o["value"]
+        if kind == "point":
+            centre, radius = list(value), 0.0
+        elif kind == "ball":
+            centre, radius = list(value[:-1]), float(value[-1])
+        elif kind == "component" and means is not None and 0 <= int(value) < len(means):
+            centre, radius = [float(v) for v in means[int(value)]], 0.0
+        else:
+            continue
+        out.append({"label": f"{kind}:{value}", "centre": centre, "radius": radius, "q_star": float(q)})
+    return out
+
+
+def mixture_log_density(x: np.ndarray, weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
+    """log p_0(x) of a diagonal Gaussian mixture.
+
+    Args:
+        x: ``[P, D]`` points.
+        weights: ``[K]``; means, variances: ``[K, D]``.
+
+    Returns:
+        ``[P]`` log-densities.
+    """
+    diff = x[:, None, :] - means[None]
+    comp = -0.5 * ((diff**2) / variances[None]).sum(-1) - 0.5 * np.log(2 * math.pi * variances).sum(-1)[None]
+    a = comp + np.log(weights)[None]
+    m = a.max(1, keepdims=True)
+    return (m + np.log(np.exp(a - m).sum(1, keepdims=True)))[:, 0]
+
+
+def _circle(c: list[float], r: float, n: int = 64) -> tuple[list[float], list[float]]:
+    th = np.linspace(0, 2 * math.pi, n)
+    return list(c[0] + r * np.cos(th)), list(c[1] + r * np.sin(th))
+
+
+def plane_figure(
+    mixture: dict,
+    tree: dict | None,
+    best_node: int | None = None,
+    obstacles: list[dict] | None = None,
+    q_star: float = 0.5,
+    target_means: list[list[float]] | None = None,
+    uirevision: str = "plane",
+    grid: int = 90,
+) -> go.Figure:
+    """The data plane of a 2-D mixture.
+
+    Args:
+        mixture: ``GaussianMixture.to_dict()`` (``weights [K]``, ``means [K, 2]``,
+            ``variances`` (or ``covariances``) ``[K, 2]`` diagonal).
+        tree: ``Trace.to_dict()`` with ``x0`` per node, or None.
+        best_node: the chosen candidate's node id.
+        obstacles: ``ObstacleSpec.to_dict()`` dicts.
+        q_star: the run's Q*.
+        target_means: means of the target component(s), marked with stars.
+        uirevision: plotly ``uirevision``.
+        grid: contour resolution per axis.
+
+    Returns:
+        A figure with traces ``log p₀`` (contour), ``paths``, ``finals``, ``best path``,
+        ``obstacles`` and one ``Q* circle`` per obstacle.
+    """
+    w = np.asarray(mixture["weights"], dtype=float)
+    mu = np.asarray(mixture["means"], dtype=float)
+    var = np.asarray(mixture.get("variances", mixture.get("covariances")), dtype=float)
+    sd = np.sqrt(var.max())
+    lo, hi = mu.min(0) - 3 * sd - 0.5, mu.max(0) + 3 * sd + 0.5
+    gx, gy = np.linspace(lo[0], hi[0], grid), np.linspace(lo[1], hi[1], grid)
+    xx, yy = np.meshgrid(gx, gy)
+    logp = mixture_log_density(np.stack([xx.ravel(), yy.ravel()], 1), w, mu, var).reshape(grid, grid)
+    fig = go.Figure()
+    fig.add_trace(go.Contour(x=gx, y=gy, z=np.maximum(logp, logp.max() - 12), name="log p₀", colorscale="Blues",
+                             showscale=False, contours=dict(coloring="fill", showlines=False), opacity=0.75,
+                             hovertemplate="log p₀ %{z:.2f}<extra></extra>", ncontours=14))
+    if tree is not None:
+        nodes = tree["nodes"]
+        px: list = []
+        py: list = []
+        for p in leaf_paths(nodes):
+            pts = [nodes[i]["x0"] for i in p if nodes[i].get("x0") is not None]
+            px += [v[0] for v in pts] + [None]
+            py += [v[1] for v in pts] + [None]
+        fig.add_trace(go.Scatter(x=px, y=py, mode="lines", name="paths (x̂0)", line=dict(color="rgba(60,60,60,0.45)", width=1)))
+        fin = [n for n in nodes if n["status"] in ("final", "best") and n.get("x0") is not None]
+        fig.add_trace(go.Scatter(x=[n["x0"][0] for n in fin], y=[n["x0"][1] for n in fin], mode="markers", name="finals",
+                                 marker=dict(color=STATUS_COLOURS["final"], size=7, line=dict(width=1, color="white")),
+                                 text=[f"id {n['id']} score {n['score']}" for n in fin], hoverinfo="text"))
+        if best_node is not None:
+            bp = [nodes[i]["x0"] for i in best_path(nodes, best_node) if nodes[i].get("x0") is not None]
+            fig.add_trace(go.Scatter(x=[v[0] for v in bp], y=[v[1] for v in bp], mode="lines+markers", name="best path",
+                                     line=dict(color=STATUS_COLOURS["best"], width=3), marker=dict(size=4)))
+    if target_means:
+        fig.add_trace(go.Scatter(x=[m[0] for m in target_means], y=[m[1] for m in target_means], mode="markers",
+                                 name="target", marker=dict(symbol="star", size=14, color="gold", line=dict(width=1, color="black"))))
+    geo = obstacle_geometry(obstacles or [], mu, q_star)
+    for g in geo:
+        cx, cy = _circle(g["centre"], g["radius"] + g["q_star"])
+        fig.add_trace(go.Scatter(x=cx, y=cy, mode="lines", name="Q* circle", line=dict(color="#c0392b", dash="dash"),
+                                 fill="toself", fillcolor="rgba(192,57,43,0.10)", showlegend=g is geo[0], hoverinfo="skip"))
+        if g["radius"] > 0:
+            bx, by = _circle(g["centre"], g["radius"])
+            fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", name="ball", line=dict(color="#c0392b"), showlegend=False))
+    if geo:
+        fig.add_trace(go.Scatter(x=[g["centre"][0] for g in geo], y=[g["centre"][1] for g in geo], mode="markers",
+                                 name="obstacles", marker=dict(symbol="x", size=11, color="#c0392b"),
+                                 text=[g["label"] for g in geo], hoverinfo="text"))
+    fig.update_layout(title="True plane: p₀ contours, paths of x̂0, obstacles", uirevision=uirevision, height=420,
+                      margin=dict(l=40, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.15))
+    fig.update_xaxes(range=[lo[0], hi[0]], title_text="x₁")
+    fig.update_yaxes(range=[lo[1], hi[1]], title_text="x₂", scaleanchor="x", scaleratio=1)
+    return fig

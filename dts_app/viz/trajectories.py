@@ -1,0 +1,93 @@
+"""Score and distance trajectories along each path of a search tree.
+
+Pure data → figure functions over ``result.tree.to_dict()``.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .tree import STATUS_COLOURS, best_path
+
+__all__ = ["leaf_paths", "trajectories_figure"]
+
+
+def leaf_paths(nodes: list[dict], limit: int = 64) -> list[list[int]]:
+    """Root-to-node id paths of the final candidates (or of the leaves when none finished).
+
+    Args:
+        nodes: node dicts indexed by id.
+        limit: most paths returned (finals first, in id order).
+    """
+    ends = [n["id"] for n in nodes if n["status"] in ("final", "best")]
+    if not ends:
+        has_child = {n["parent"] for n in nodes if n["parent"] is not None}
+        ends = [n["id"] for n in nodes if n["id"] not in has_child]
+    return [best_path(nodes, e) for e in ends[:limit]]
+
+
+def _joined(nodes: list[dict], paths: list[list[int]], field: str) -> tuple[list, list]:
+    xs: list = []
+    ys: list = []
+    for p in paths:
+        pts = [(nodes[i]["t"], nodes[i][field]) for i in p if nodes[i][field] is not None]
+        if pts:
+            xs += [a for a, _ in pts] + [None]
+            ys += [b for _, b in pts] + [None]
+    return xs, ys
+
+
+def trajectories_figure(
+    tree: dict, best_node: int | None = None, q_star: float | None = None, uirevision: str = "traj"
+) -> go.Figure:
+    """Scores along each path against t (top) and distance D to the nearest obstacle (bottom).
+
+    Args:
+        tree: ``Trace.to_dict()``.
+        best_node: the chosen candidate's node, drawn bold.
+        q_star: influence radius; the band ``0 ≤ D ≤ Q*`` is shaded when given.
+        uirevision: plotly ``uirevision``.
+
+    Returns:
+        A two-row figure with traces ``search score``, ``held-out score``, ``D`` (when any
+        node has D), ``best path`` and ``entries into Q*`` (when any).
+    """
+    nodes = tree["nodes"]
+    paths = leaf_paths(nodes)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=("search / held-out score along paths", "D: distance to nearest obstacle"))
+    xs, ys = _joined(nodes, paths, "score")
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="search score",
+                             line=dict(color="rgba(46,134,222,0.55)", width=1)), row=1, col=1)
+    xs, ys = _joined(nodes, paths, "heldout_score")
+    if any(v is not None for v in ys):
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="held-out score",
+                                 line=dict(color="rgba(142,68,173,0.55)", width=1, dash="dot")), row=1, col=1)
+    if best_node is not None:
+        bx, by = _joined(nodes, [best_path(nodes, best_node)], "score")
+        fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", name="best path",
+                                 line=dict(color=STATUS_COLOURS["best"], width=3)), row=1, col=1)
+    dx, dy = _joined(nodes, paths, "D")
+    if any(v is not None for v in dy):
+        fig.add_trace(go.Scatter(x=dx, y=dy, mode="lines", name="D",
+                                 line=dict(color="rgba(192,57,43,0.6)", width=1)), row=2, col=1)
+        entries = [
+            n for n in nodes
+            if n["inside_q"] and (n["parent"] is None or not nodes[n["parent"]]["inside_q"]) and n["D"] is not None
+        ]
+        if entries:
+            fig.add_trace(go.Scatter(x=[n["t"] for n in entries], y=[n["D"] for n in entries], mode="markers",
+                                     name="entries into Q*", marker=dict(symbol="x", size=9, color="#c0392b")),
+                          row=2, col=1)
+        if q_star is not None:
+            fig.add_hrect(y0=0, y1=q_star, fillcolor="rgba(192,57,43,0.12)", line_width=0, row=2, col=1,
+                          annotation_text="Q* band", annotation_position="top left")
+    else:
+        fig.add_annotation(text="no obstacles: add one to see D", xref="x2 domain", yref="y2 domain",
+                           x=0.5, y=0.5, showarrow=False, font=dict(color="#888"))
+    fig.update_xaxes(autorange="reversed", title_text="t (1 = noise → 0 = data)", row=2, col=1)
+    fig.update_xaxes(autorange="reversed", row=1, col=1)
+    fig.update_layout(uirevision=uirevision, height=420, margin=dict(l=50, r=10, t=40, b=40),
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
