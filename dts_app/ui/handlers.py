@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from ..config import ConfigError, ObstacleSpec, SearchConfig
 from .state import SessionState
 
-__all__ = ["INPUTS", "SLIDERS", "LIVE", "NFE_CAP", "Outputs", "parse_obstacles", "config_from", "AppHandlers"]
+__all__ = ["input_values", "INPUTS", "SLIDERS", "LIVE", "NFE_CAP", "Outputs", "parse_obstacles", "config_from", "AppHandlers"]
 
 SLIDERS: tuple[str, ...] = ("n", "m", "eta", "q_star", "steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance")
 LIVE: tuple[str, ...] = ("eta", "q_star", "n", "m")
@@ -23,6 +23,20 @@ INPUTS: tuple[str, ...] = (
     "backend", "preset", "target", "algorithm", "verifier", "heldout", *SLIDERS, "solver", "avoid", "obstacles", "embed",
 )
 NFE_CAP: dict[str, int] = {"points": 200_000, "image": 2_000}
+
+
+def input_values(**changes: Any) -> list:
+    """Control values in :data:`INPUTS` order: the app's gmm defaults with ``changes``
+    (for API clients, tests and the latency benchmark)."""
+    d = SearchConfig()
+    base = {k: getattr(d, k) for k in SLIDERS}
+    base.update(backend=d.backend, preset=d.preset, target=None, algorithm=d.algorithm, verifier=d.verifier,
+                heldout="supervised", solver=d.solver, avoid=d.avoid, obstacles="", embed="pca")
+    unknown = set(changes) - set(INPUTS)
+    if unknown:
+        raise ValueError(f"unknown controls: {', '.join(sorted(unknown))}")
+    base.update(changes)
+    return [base[k] for k in INPUTS]
 
 
 def parse_obstacles(text: str) -> tuple[ObstacleSpec, ...]:
@@ -108,8 +122,19 @@ class AppHandlers:
 
         return build_problem(cfg, cache=self.cache)
 
-    def _capped(self, cfg: SearchConfig, kind: str) -> tuple[int, str]:
-        cap = NFE_CAP.get(kind, NFE_CAP["image"])
+    def _capped(self, cfg: SearchConfig, problem) -> tuple[int, str]:
+        """The NFE budget of one request (the user's, at most the per-request cap) and a
+        note for the status line.
+
+        Raises:
+            ConfigError: the budget cannot pay for even one full path.
+        """
+        need = problem.path_nfe()
+        if cfg.budget and cfg.budget < need:
+            raise ConfigError(
+                f"NFE budget {cfg.budget} is too small: one path of {cfg.steps} steps costs {need} NFEs"
+            )
+        cap = NFE_CAP.get(problem.backend.data_kind, NFE_CAP["image"])
         if cfg.budget and cfg.budget <= cap:
             return cfg.budget, ""
         return cap, f" (per-request cap {cap:,} NFEs)"
@@ -200,7 +225,7 @@ class AppHandlers:
             self._embed_method = vals.get("embed") or "pca"
             cfg = config_from(vals)
             problem = self._problem(cfg)
-            budget, note = self._capped(cfg, problem.backend.data_kind)
+            budget, note = self._capped(cfg, problem)
             from ..search.base import run_search
             from ..search.registry import make_algorithm
 
@@ -228,7 +253,7 @@ class AppHandlers:
             self._embed_method = vals.get("embed") or "pca"
             cfg = config_from(vals)
             problem = self._problem(cfg)
-            budget, note = self._capped(cfg, problem.backend.data_kind)
+            budget, note = self._capped(cfg, problem)
             from ..search.base import iterate_search
             from ..search.registry import make_algorithm
 

@@ -1,0 +1,62 @@
+"""A real browser (Debian's chromium via Playwright) against the running app: the page
+loads, releasing a slider redraws the tree, Stop ends a streamed run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_slider_release_redraws_and_stop_works():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from playwright.sync_api import sync_playwright
+
+    from dts_app.ui.layout import build_demo
+
+    demo = build_demo(umap_warmup=False)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+            status = page.locator("#status")
+            status.get_by_text("finished").wait_for(timeout=60_000)  # the on-load search
+            title = page.locator("#tree-plot .gtitle")
+            title.first.wait_for(timeout=30_000)
+            assert "Candidate tree (264 nodes)" in title.first.text_content()
+            # release the N slider at a new value: the tree redraws with 4 × 33 nodes
+            n_box = page.get_by_label("number input for N: candidates")
+            n_box.fill("4")
+            n_box.press("Enter")
+            n_box.blur()
+            page.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=60_000)
+            # a long streamed run, stopped within a step
+            steps_box = page.get_by_label("number input for steps")
+            page.get_by_text("more knobs").click()
+            steps_box.fill("1000")
+            steps_box.press("Enter")
+            n_box.fill("256")
+            n_box.press("Enter")
+            page.locator("#run-btn").click()
+            status.get_by_text("running").wait_for(timeout=60_000)
+            page.locator("#stop-btn").click()
+            status.get_by_text("stopped").wait_for(timeout=60_000)
+            browser.close()
+    finally:
+        demo.close()

@@ -1,0 +1,91 @@
+"""App handlers called directly on the exact GMM backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from dts_app.config import ConfigError
+from dts_app.ui.handlers import INPUTS, AppHandlers, config_from, input_values, parse_obstacles
+from dts_app.ui.state import SessionState
+
+SMALL = dict(target="2: prize", n=6, steps=8)
+
+
+def values(**kw) -> list:
+    return input_values(**{**SMALL, **kw})
+
+
+@pytest.fixture(scope="module")
+def handlers() -> AppHandlers:
+    return AppHandlers()
+
+
+def test_run_draws_every_view_and_counts_match(handlers):
+    state = SessionState()
+    out = handlers.run(state, *values())
+    st, status, tree, traj, emb, plane, gallery, images, ledger, budget = out
+    assert st is state and state.runs == 1 and status.startswith("**finished**")
+    n_nodes = len(state.result["tree"]["nodes"])
+    assert n_nodes == 6 * 9
+    assert sum(len(tr.x) for tr in tree.data if tr.mode == "markers") == n_nodes
+    assert f"{n_nodes} nodes" in status and "48 NFEs" in status
+    assert {"search score", "held-out score", "best path"} <= {tr.name for tr in traj.data}
+    assert "log p₀" in {tr.name for tr in plane.data}
+    assert len(gallery.data[0].x) == 6 and images is None
+    assert dict(ledger)["denoiser nfe"] == 48
+
+
+def test_eta_changes_the_result_with_repulsion(handlers):
+    """With an obstacle and repulsion, η moves the samples; the config reaches the engine."""
+    cfg = config_from(dict(zip(INPUTS, values(obstacles="component:1", avoid="repulsion", eta=3.0))))
+    assert cfg.eta == 3.0 and cfg.avoid == "repulsion" and cfg.obstacles[0].kind == "component"
+    assert cfg.target == 2
+
+
+def test_bad_input_gives_a_message_and_keeps_previous_results(handlers):
+    state = SessionState()
+    handlers.run(state, *values())
+    before = state.result
+    out = handlers.run(state, *values(n=0))
+    assert out[1].startswith("⚠️") and "--n" in out[1] and "[1, 100000]" in out[1]
+    assert all(v is None for v in out[2:]) and state.result is before
+    out = handlers.run(state, *values(delta_f=5, delta_b=3))
+    assert "--delta-b" in out[1]
+    out = handlers.run(state, *values(obstacles="blob:1"))
+    assert out[1].startswith("⚠️ --obstacle")
+    out = handlers.run(state, *values(verifier="clip"))
+    assert out[1].startswith("⚠️") and "not available for backend" in out[1]
+
+
+def test_budget_too_small_is_reported(handlers):
+    state = SessionState()
+    out = handlers.run(state, *values(budget=5))
+    assert out[1] == "⚠️ NFE budget 5 is too small: one path of 8 steps costs 8 NFEs"
+    assert state.result is None
+    out = handlers.run(state, *values(budget=20))
+    assert out[1].startswith("**") and state.result["ledger"]["denoiser_nfe"] <= 20
+
+
+def test_stream_grows_and_stop_keeps_what_was_found(handlers):
+    state = SessionState()
+    outs = list(handlers.stream(state, *values(n=4, steps=6)))
+    assert outs[-1][1].startswith("**finished**") and state.running is False
+    state2 = SessionState()
+    gen = handlers.stream(state2, *values(n=4, steps=200))
+    first = next(gen)
+    handlers.stop(state2)
+    rest = list(gen)
+    final = (rest or [first])[-1]
+    assert "**stopped**" in final[1] and state2.result["message"] == "stopped"
+    assert state2.result["ledger"]["denoiser_nfe"] < 4 * 200
+
+
+def test_obstacle_text_and_helpers(handlers):
+    assert [o.kind for o in parse_obstacles("ball:1,2,0.3\n# note\npoint:0,1; class:3")] == ["ball", "point", "class"]
+    with pytest.raises(ConfigError):
+        parse_obstacles("ball:1")
+    assert handlers.hazard_text("gmm", "trap", "point:0,0") == "point:0,0\ncomponent:1"
+    state = SessionState()
+    handlers.run(state, *values())
+    text = handlers.mark_best(state, "")
+    assert text.startswith("point:") and len(text.split(":")[1].split(",")) == 2
