@@ -31,7 +31,7 @@ def test_run_draws_every_view_and_counts_match(handlers):
     assert f"{n_nodes} nodes" in status and "48 NFEs" in status
     assert {"search score", "held-out score", "best path"} <= {tr.name for tr in traj.data}
     assert "log p₀" in {tr.name for tr in plane.data}
-    assert len(gallery.data[0].x) == 6 and images is None
+    assert len(gallery.data[0].x) == 6 and images == []
     assert dict(ledger)["denoiser nfe"] == 48
 
 

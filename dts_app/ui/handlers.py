@@ -162,12 +162,15 @@ class AppHandlers:
             tgt = cfg.target if cfg.target is not None else backend.default_target()
             tm = [mixture.means[int(tgt)].tolist()] if isinstance(tgt, int) else None
             out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, cfg.q_star, tm)
+        else:
+            out.plane = _note_figure("the true plane is drawn for 2-D gmm presets")
         if backend.data_kind == "image":
             out.images = image_gallery(self._images(res, backend), best)
         else:
             out.gallery = points_gallery_figure(res["candidates"], best)
+            out.images = []
         out.ledger = ledger_rows(res["ledger"], res.get("metrics"))
-        out.budget = anytime_figure(curve or [(res["ledger"]["denoiser_nfe"], res["best_score"])], self._sweep(cfg))
+        out.budget = anytime_figure(curve if curve and len({n for n, _ in curve}) > 2 else _finals_curve(res), self._sweep(cfg))
         self._embed_used = used
         return out
 
@@ -319,6 +322,27 @@ class AppHandlers:
         """Ask the running search of this session to stop after its current step."""
         state.stop = True
         return state, "stopping after the current step…"
+
+
+def _finals_curve(res: dict) -> list[tuple[float, float]]:
+    """Best score among the first k finished candidates against k/K of the NFEs spent
+    (exact for best-of-N, whose candidates cost the same; an ordering view otherwise)."""
+    cands = sorted(res["candidates"], key=lambda c: c["node_id"])
+    total = res["ledger"]["denoiser_nfe"]
+    out, best = [], None
+    for k, c in enumerate(cands, 1):
+        best = c["score"] if best is None else max(best, c["score"])
+        out.append((round(total * k / len(cands), 1), best))
+    return out
+
+
+def _note_figure(text: str):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(color="#888"))
+    fig.update_layout(height=300, xaxis_visible=False, yaxis_visible=False)
+    return fig
 
 
 def _iterate_with_engine(problem, algorithm, budget: int, stop) -> Iterator[tuple]:

@@ -112,13 +112,16 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
                 with gr.Row():
                     gallery = gr.Plot(label="final candidates")
                     budget_fig = gr.Plot(label="budget")
-                images = gr.Gallery(label="final images", columns=8, height="auto", visible=True)
+                images = gr.Gallery(label="final images", columns=8, height="auto", visible=False)
                 ledger = gr.Dataframe(headers=["counter", "value"], label="ledger", interactive=False)
         assert set(c) == set(INPUTS), sorted(set(INPUTS) ^ set(c))
         inputs = [state] + [c[k] for k in INPUTS]
         outputs = [state, status, tree, traj, embed, plane, gallery, images, ledger, budget_fig]
 
         def keep(t: tuple) -> tuple:
+            t = list(t)
+            if isinstance(t[7], list):  # images: shown only for image backends
+                t[7] = gr.update(value=t[7] or None, visible=bool(t[7]))
             return tuple(gr.skip() if v is None else v for v in t)
 
         def run_live(*a):

@@ -28,7 +28,7 @@ def anytime_figure(curve: list[tuple[int, float]], sweep=None, uirevision: str =
         for tr in sweep.data:
             fig.add_trace(tr)
     pts = [(n, s) for n, s in curve if s is not None]
-    fig.add_trace(go.Scatter(x=[n for n, _ in pts], y=[s for _, s in pts], mode="lines+markers", name="this run: best so far",
+    fig.add_trace(go.Scatter(x=[n for n, _ in pts], y=[s for _, s in pts], mode="lines+markers", name="this run: best of the first finals",
                              line=dict(shape="hv", color="#27ae60")))
     fig.update_layout(title="Best score vs NFEs", xaxis_title="denoiser NFEs", yaxis_title="best search score",
                       uirevision=uirevision, height=340, margin=dict(l=50, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.25))

@@ -50,13 +50,15 @@ def trajectories_figure(
         uirevision: plotly ``uirevision``.
 
     Returns:
-        A two-row figure with traces ``search score``, ``held-out score``, ``D`` (when any
+        A figure (a second row for D when any node has one) with traces ``search score``, ``held-out score``, ``D`` (when any
         node has D), ``best path`` and ``entries into Q*`` (when any).
     """
     nodes = tree["nodes"]
     paths = leaf_paths(nodes)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=("search / held-out score along paths", "D: distance to nearest obstacle"))
+    has_d = any(n.get("D") is not None for n in nodes)
+    rows = 2 if has_d else 1
+    titles = ("search / held-out score along paths", "D: distance to nearest obstacle")[:rows]
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.14, subplot_titles=titles)
     xs, ys = _joined(nodes, paths, "score")
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="search score",
                              line=dict(color="rgba(46,134,222,0.55)", width=1)), row=1, col=1)
@@ -68,8 +70,8 @@ def trajectories_figure(
         bx, by = _joined(nodes, [best_path(nodes, best_node)], "score")
         fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", name="best path",
                                  line=dict(color=STATUS_COLOURS["best"], width=3)), row=1, col=1)
-    dx, dy = _joined(nodes, paths, "D")
-    if any(v is not None for v in dy):
+    if has_d:
+        dx, dy = _joined(nodes, paths, "D")
         fig.add_trace(go.Scatter(x=dx, y=dy, mode="lines", name="D",
                                  line=dict(color="rgba(192,57,43,0.6)", width=1)), row=2, col=1)
         entries = [
@@ -83,11 +85,9 @@ def trajectories_figure(
         if q_star is not None:
             fig.add_hrect(y0=0, y1=q_star, fillcolor="rgba(192,57,43,0.12)", line_width=0, row=2, col=1,
                           annotation_text="Q* band", annotation_position="top left")
-    else:
-        fig.add_annotation(text="no obstacles: add one to see D", xref="x2 domain", yref="y2 domain",
-                           x=0.5, y=0.5, showarrow=False, font=dict(color="#888"))
-    fig.update_xaxes(autorange="reversed", title_text="t (1 = noise → 0 = data)", row=2, col=1)
-    fig.update_xaxes(autorange="reversed", row=1, col=1)
-    fig.update_layout(uirevision=uirevision, height=420, margin=dict(l=50, r=10, t=40, b=40),
+    fig.update_xaxes(autorange="reversed", title_text="t (1 = noise → 0 = data)", row=rows, col=1)
+    if rows == 2:
+        fig.update_xaxes(autorange="reversed", row=1, col=1)
+    fig.update_layout(uirevision=uirevision, height=420, margin=dict(l=50, r=10, t=50, b=40),
                       legend=dict(orientation="h", y=-0.2))
     return fig
