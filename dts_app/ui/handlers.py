@@ -103,6 +103,7 @@ class Outputs:
     images: Any = None
     ledger: Any = None
     budget: Any = None
+    embed_used: str = "pca"
 
     def as_tuple(self) -> tuple:
         return (self.status, self.tree, self.trajectories, self.embedding, self.plane, self.gallery, self.images,
@@ -140,8 +141,9 @@ class AppHandlers:
         return cap, f" (per-request cap {cap:,} NFEs)"
 
     # ---- figures ---------------------------------------------------------------------
-    def figures(self, res: dict, cfg: SearchConfig, backend, curve: list | None = None) -> Outputs:
-        """All views of one result dict (``SearchResult.to_dict()``)."""
+    def figures(self, res: dict, cfg: SearchConfig, backend, curve: list | None = None, method: str = "pca") -> Outputs:
+        """All views of one result dict (``SearchResult.to_dict()``); ``method`` is the
+        embedding asked for (``pca`` or ``umap``; the one used is in ``Outputs.embed_used``)."""
         from ..viz.embedding import embedding_figure
         from ..viz.gallery import image_gallery, points_gallery_figure
         from ..viz.ledger import anytime_figure, ledger_rows
@@ -157,7 +159,7 @@ class AppHandlers:
         out = Outputs(status="")
         out.tree = tree_figure(tree, best)
         out.trajectories = trajectories_figure(tree, best, cfg.q_star if obstacles else None)
-        out.embedding, used = embedding_figure(tree, geo, self._embed_method, self.embedder)
+        out.embedding, out.embed_used = embedding_figure(tree, geo, method, self.embedder)
         if mixture is not None and mixture.dim == 2:
             tgt = cfg.target if cfg.target is not None else backend.default_target()
             tm = [mixture.means[int(tgt)].tolist()] if isinstance(tgt, int) else None
@@ -171,11 +173,7 @@ class AppHandlers:
             out.images = []
         out.ledger = ledger_rows(res["ledger"], res.get("metrics"))
         out.budget = anytime_figure(curve if curve and len({n for n, _ in curve}) > 2 else _finals_curve(res), self._sweep(cfg))
-        self._embed_used = used
         return out
-
-    _embed_method: str = "pca"
-    _embed_used: str = "pca"
 
     def _images(self, res: dict, backend) -> list:
         import torch
@@ -225,7 +223,6 @@ class AppHandlers:
         t0 = time.perf_counter()
         try:
             vals = dict(zip(INPUTS, values))
-            self._embed_method = vals.get("embed") or "pca"
             cfg = config_from(vals)
             problem = self._problem(cfg)
             budget, note = self._capped(cfg, problem)
@@ -236,8 +233,8 @@ class AppHandlers:
             res = run_search(problem, algo, budget).to_dict()
         except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
             return (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
-        out = self.figures(res, cfg, problem.backend)
-        out.status = self._status(res, cfg, note, time.perf_counter() - t0) + f" · view {self._embed_used.upper()}"
+        out = self.figures(res, cfg, problem.backend, method=vals.get("embed") or "pca")
+        out.status = self._status(res, cfg, note, time.perf_counter() - t0) + f" · view {out.embed_used.upper()}"
         state.result = res
         state.runs += 1
         return (state, *out.as_tuple())
@@ -253,7 +250,6 @@ class AppHandlers:
         state.stop = False
         try:
             vals = dict(zip(INPUTS, values))
-            self._embed_method = vals.get("embed") or "pca"
             cfg = config_from(vals)
             problem = self._problem(cfg)
             budget, note = self._capped(cfg, problem)
@@ -276,7 +272,7 @@ class AppHandlers:
                 curve.append((snap.ledger["denoiser_nfe"], snap.best_score))
                 if snap.done:
                     res = snap.result.to_dict()
-                    out = self.figures(res, cfg, problem.backend, curve)
+                    out = self.figures(res, cfg, problem.backend, curve, vals.get("embed") or "pca")
                     out.status = self._status(res, cfg, note, time.perf_counter() - t0)
                     state.result = res
                     state.runs += 1

@@ -11,7 +11,7 @@ from ..config import FIELDS, SearchConfig
 from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers
 from .state import SessionState
 
-__all__ = ["build_demo", "slider_kwargs", "STEPS"]
+__all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
 
 STEPS: dict[str, float] = {"eta": 0.1, "q_star": 0.05, "lam": 0.05, "guidance": 0.5}
 _SLIDER_MAX: dict[str, float] = {"n": 256, "m": 16, "steps": 200, "budget": 200_000, "seed": 10_000, "eta": 20.0,
@@ -36,6 +36,16 @@ def _targets(handlers: AppHandlers, backend: str, preset: str | None) -> tuple[l
     names = [t.label for t in b.targets()]
     d = b.default_target()
     return names, next((n for n in names if n.split(":", 1)[0].strip() == str(d)), None)
+
+
+def gpu_decorator(fn):
+    """``spaces.GPU(fn)`` on a Hugging Face ZeroGPU Space; ``fn`` itself when the
+    ``spaces`` package is absent (a no-op everywhere else)."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(fn)
 
 
 def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
@@ -124,9 +134,11 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
                 t[7] = gr.update(value=t[7] or None, visible=bool(t[7]))
             return tuple(gr.skip() if v is None else v for v in t)
 
+        @gpu_decorator
         def run_live(*a):
             return keep(handlers.run(*a))
 
+        @gpu_decorator
         def run_stream(*a):
             for t in handlers.stream(*a):
                 yield keep(t)
