@@ -57,7 +57,7 @@ class UmapEmbedder:
                 import umap
 
                 rng = np.random.default_rng(0)
-                umap.UMAP(n_neighbors=5, n_epochs=20, random_state=0).fit(rng.normal(size=(40, 4)))
+                umap.UMAP(n_neighbors=5, n_epochs=20, random_state=0, n_jobs=1).fit(rng.normal(size=(40, 4)))
             self.ready.set()
         except (ImportError, ValueError, RuntimeError, TypeError) as e:
             self.failed = f"UMAP unavailable: {e}"
@@ -72,7 +72,7 @@ class UmapEmbedder:
         try:
             import umap
 
-            model = umap.UMAP(n_neighbors=min(15, x.shape[0] - 1), random_state=0).fit(x)
+            model = umap.UMAP(n_neighbors=min(15, x.shape[0] - 1), random_state=0, n_jobs=1).fit(x)
             e = None if extra is None or len(extra) == 0 else model.transform(extra)
             return model.embedding_, e
         finally:
