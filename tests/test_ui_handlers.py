@@ -89,3 +89,23 @@ def test_obstacle_text_and_helpers(handlers):
     handlers.run(state, *values())
     text = handlers.mark_best(state, "")
     assert text.startswith("point:") and len(text.split(":")[1].split(",")) == 2
+
+
+def test_layout_is_built_from_the_registries():
+    import gradio as gr
+
+    from dts_app.backends.registry import BACKENDS
+    from dts_app.config import FIELDS
+    from dts_app.search.registry import ALGORITHMS
+    from dts_app.ui.layout import build_demo
+
+    demo = build_demo(umap_warmup=False)
+    comps = list(demo.blocks.values())
+    sliders = {c.label: c for c in comps if isinstance(c, gr.Slider)}
+    for k in ("n", "m", "eta", "q_star"):
+        assert FIELDS[k].label in sliders and sliders[FIELDS[k].label].info == FIELDS[k].help
+    assert {"N: candidates", "M: branches per candidate", "η: repulsion strength", "Q*: influence radius"} <= set(sliders)
+    drops = {c.label: c for c in comps if isinstance(c, gr.Dropdown)}
+    assert [v for _, v in drops["algorithm"].choices] == list(ALGORITHMS)
+    assert [v for _, v in drops["backend"].choices] == list(BACKENDS)
+    assert all(c.info for c in comps if isinstance(c, (gr.Slider, gr.Dropdown, gr.Textbox, gr.Radio)))

@@ -118,3 +118,14 @@ def test_gallery_ledger_and_budget(result):
     assert rows["denoiser nfe"] == 5 * 6 and rows["budget"] == "no cap"
     fig = anytime_figure([(10, None), (20, 1.0), (30, 2.0)])
     assert list(fig.data[-1].x) == [20, 30]
+
+
+def test_umap_embedder_never_blocks_before_ready():
+    from dts_app.viz.embedding import UmapEmbedder
+
+    e = UmapEmbedder(cache_dir="/tmp/dts_numba_test")
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    assert e.embed(x) is None  # not warmed up: caller shows PCA
+    e.ready.set()
+    with e.lock:  # another fit in progress: no waiting
+        assert e.embed(x) is None
