@@ -109,3 +109,10 @@ def test_layout_is_built_from_the_registries():
     assert [v for _, v in drops["algorithm"].choices] == list(ALGORITHMS)
     assert [v for _, v in drops["backend"].choices] == list(BACKENDS)
     assert all(c.info for c in comps if isinstance(c, (gr.Slider, gr.Dropdown, gr.Textbox, gr.Radio)))
+
+
+def test_pick_component_or_class_as_obstacle(handlers):
+    assert handlers.add_target_obstacle("gmm", "1: hazard", "") == "component:1"
+    assert handlers.add_target_obstacle("gmm", "1: hazard", "component:1") == "component:1"
+    assert handlers.add_target_obstacle("digits", 3, "point:0,0") == "point:0,0\nclass:3"
+    assert handlers.add_target_obstacle("gmm", None, "x") == "x"

@@ -306,6 +306,15 @@ class AppHandlers:
         lines += [f"component:{k}" for k in comps if f"component:{k}" not in lines]
         return "\n".join(lines)
 
+    def add_target_obstacle(self, backend: str, choice: Any, text: str) -> str:
+        """Obstacle text with the picked component (gmm) or class (other backends) appended."""
+        k = _target(choice)
+        if not isinstance(k, int):
+            return text
+        line = f"{'component' if backend == 'gmm' else 'class'}:{k}"
+        lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+        return "\n".join(lines if line in lines else lines + [line])
+
     def mark_best(self, state: SessionState, text: str) -> str:
         """Obstacle text with the last run's best sample appended as a point obstacle."""
         res = state.result

@@ -98,6 +98,10 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
                 c["obstacles"] = gr.Textbox(value="", lines=3, label="obstacles (one per line)",
                                             placeholder="ball:1.5,0,0.4\npoint:0,2\ncomponent:1\nclass:3",
                                             info="ball:x,y,r · point:x,y · component:k (gmm) · class:k (digits); optional @eta=..,q=..")
+                with gr.Row(equal_height=True):
+                    pick = gr.Dropdown(targets, value=None, label="component / class to avoid", scale=2,
+                                       info="Pick one, then add it as an obstacle.")
+                    add_pick = gr.Button("add as obstacle", size="sm", scale=1)
                 with gr.Row():
                     hazard = gr.Button("avoid preset hazard", size="sm")
                     mark = gr.Button("mark best as obstacle", size="sm")
@@ -156,15 +160,17 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
             names, t0 = _targets(handlers, backend, spec.presets[0] if spec.presets else None)
             return (gr.update(choices=list(spec.presets), value=spec.presets[0] if spec.presets else None),
                     gr.update(choices=names, value=t0), gr.update(choices=vs, value=vs[0] if vs else None),
-                    gr.update(choices=vs, value=vs[-1] if vs else None))
+                    gr.update(choices=vs, value=vs[-1] if vs else None), gr.update(choices=names, value=None))
 
-        c["backend"].change(on_backend, [c["backend"]], [c["preset"], c["target"], c["verifier"], c["heldout"]], api_name=False)
+        c["backend"].change(on_backend, [c["backend"]], [c["preset"], c["target"], c["verifier"], c["heldout"], pick],
+                            api_name=False)
 
         def on_preset(backend: str, preset: str):
             names, t0 = _targets(handlers, backend, preset)
-            return gr.update(choices=names, value=t0)
+            return gr.update(choices=names, value=t0), gr.update(choices=names, value=None)
 
-        c["preset"].change(on_preset, [c["backend"], c["preset"]], [c["target"]], api_name=False)
+        c["preset"].change(on_preset, [c["backend"], c["preset"]], [c["target"], pick], api_name=False)
+        add_pick.click(handlers.add_target_obstacle, [c["backend"], pick, c["obstacles"]], [c["obstacles"]], api_name=False)
         hazard.click(handlers.hazard_text, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False)
         mark.click(handlers.mark_best, [state, c["obstacles"]], [c["obstacles"]], api_name=False)
     demo.queue(default_concurrency_limit=2, max_size=32)
