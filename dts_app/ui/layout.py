@@ -78,6 +78,9 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 c: dict[str, Any] = {}
+                with gr.Row():
+                    run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                 c["backend"] = gr.Dropdown([(s.label, s.name) for s in BACKENDS.values()], value=d.backend, label="backend",
                                            info="Model family: gmm is exact and instant; image backends need a model.")
                 c["preset"] = gr.Dropdown(list(BACKENDS[d.backend].presets), value=d.preset, label="preset",
@@ -112,9 +115,6 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
                                               info=FIELDS["solver"].help)
                 c["embed"] = gr.Radio(["pca", "umap"], value="pca", label="embedding",
                                       info="PCA is instant; UMAP shows once warmed up (PCA meanwhile).")
-                with gr.Row():
-                    run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
-                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
             with gr.Column(scale=3):
                 status = gr.Markdown("Press **Run** (or release a slider) to search.", elem_id="status")
                 with gr.Row():
