@@ -340,3 +340,26 @@ def test_per_sample_times(dit, t2i, which):
     both = b.velocity(x, torch.tensor([0.3, 0.8]), cond)
     one = torch.cat([b.velocity(x[:1], 0.3, cond), b.velocity(x[1:], 0.8, cond)])
     assert torch.allclose(both, one, atol=1e-5)
+
+
+def test_concept_obstacle_features_are_differentiable_clip_embeddings(t2i):
+    b = t2i["sd3"]
+    space, f = b.obstacle_features("concept")
+    x0 = torch.randn(2, *b.latent_shape, requires_grad=True)
+    y = f(x0)
+    assert space == "clip" and y.shape == (2, 16)
+    assert torch.allclose(y.detach(), clip_for(b).image_features(b.decode(x0.detach())), atol=1e-5)
+    (g,) = torch.autograd.grad(y[:, 0].sum(), x0)
+    assert g.abs().sum() > 0
+
+
+def test_concept_obstacle_search_runs(dirs, t2i):
+    from dts_app.config import ObstacleSpec
+
+    cfg = _config("t2i", str(dirs["sd3"]), dirs["vm"], "best-of-n", "clip", None, prompt="a red cat").replace(
+        obstacles=(ObstacleSpec.parse("concept:a dog"),), avoid="repulsion", q_star=2.0
+    )
+    problem = build_problem(cfg, backend=t2i["sd3"])
+    res = run_search(problem, make_algorithm("best-of-n", cfg), cfg.budget)
+    assert res.best is not None and res.ledger.denoiser_nfe == 2 * 4 * 2
+    assert all(n.D is not None and n.D >= 0 for n in res.tree.nodes)  # distances in CLIP space were measured

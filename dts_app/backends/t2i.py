@@ -199,6 +199,10 @@ class T2IBackend(Backend):
     @torch.no_grad()
     def decode(self, x0: Tensor) -> Tensor:
         """VAE-decode clean latents to images ``[B, 3, H, W]`` in [0, 1]."""
+        return self.decode_differentiable(x0)
+
+    def decode_differentiable(self, x0: Tensor) -> Tensor:
+        """:meth:`decode` without ``no_grad`` (gradients flow to ``x0``; for repulsion)."""
         outs = []
         for i in range(0, x0.shape[0], self.max_decode):
             z = x0[i : i + self.max_decode] / self.scaling_factor + self.shift_factor
@@ -215,6 +219,17 @@ class T2IBackend(Backend):
 
         clip = clip_for(self)
         return clip.text_features([str(value)])
+
+    def obstacle_features(self, kind: str):
+        """``concept`` obstacles live in CLIP's image-embedding space: ``("clip", f)`` with
+        ``f(x0) = CLIP(decode(x0))`` ``[B, D]`` (unit norm, on the CPU like the obstacle
+        points, differentiable for repulsion)."""
+        if kind != "concept":
+            return super().obstacle_features(kind)
+        from ..verifiers.clip import clip_for
+
+        clip = clip_for(self)
+        return "clip", lambda x0: clip.image_features_differentiable(self.decode_differentiable(x0)).cpu()
 
     def describe(self) -> dict:
         sched = self.pipe.scheduler.config

@@ -101,6 +101,10 @@ class ClipModel:
     @torch.no_grad()
     def image_features(self, images: Tensor) -> Tensor:
         """Unit-norm image embeddings ``[B, D]`` (float32) of images ``[B, 3, H, W]`` in [0, 1]."""
+        return self.image_features_differentiable(images)
+
+    def image_features_differentiable(self, images: Tensor) -> Tensor:
+        """:meth:`image_features` without ``no_grad`` (for gradients through the images)."""
         px = preprocess(images.to(self.device), self.processor).to(self.dtype)
         out = self.model.get_image_features(pixel_values=px)
         out = out if isinstance(out, Tensor) else out.pooler_output
