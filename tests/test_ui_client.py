@@ -52,8 +52,8 @@ def test_bad_input_is_a_visible_message(client):
 
 def test_eta_moves_samples_around_an_obstacle(client):
     pytest.importorskip("dts_app.obstacles.avoidance")
-    kw = dict(n=6, steps=8, obstacles="component:1", avoid="repulsion")
+    kw = dict(n=8, steps=32, obstacles="component:1", avoid="repulsion")
     a = client.predict(*values(eta=0.5, **kw), api_name="/release_eta")
     b = client.predict(*values(eta=20.0, **kw), api_name="/release_eta")
     assert a[0].startswith("**") and b[0].startswith("**")
-    assert a[4] != b[4]  # the final candidates moved
+    assert a[0] != b[0] and a[5] != b[5]  # scores and the final candidates moved

@@ -116,3 +116,17 @@ def test_pick_component_or_class_as_obstacle(handlers):
     assert handlers.add_target_obstacle("gmm", "1: hazard", "component:1") == "component:1"
     assert handlers.add_target_obstacle("digits", 3, "point:0,0") == "point:0,0\nclass:3"
     assert handlers.add_target_obstacle("gmm", None, "x") == "x"
+
+
+def test_obstacles_reach_every_view(handlers):
+    pytest.importorskip("dts_app.obstacles.avoidance")
+    state = SessionState()
+    out = handlers.run(state, *values(obstacles="component:1", avoid="revert"))
+    assert out[1].startswith("**finished**") and "collision rate" in out[1]
+    traj, emb, plane = out[3], out[4], out[5]
+    assert "D" in {tr.name for tr in traj.data}
+    assert {"Q* circle", "obstacles"} <= {tr.name for tr in plane.data}
+    assert "obstacles" in {tr.name for tr in emb.data}
+    nodes = state.result["tree"]["nodes"]
+    assert all(n["D"] is not None for n in nodes)
+    assert sum(len(tr.x) for tr in out[2].data if tr.mode == "markers") == len(nodes)

@@ -172,7 +172,7 @@ class AppHandlers:
             out.gallery = points_gallery_figure(res["candidates"], best)
             out.images = []
         out.ledger = ledger_rows(res["ledger"], res.get("metrics"))
-        out.budget = anytime_figure(curve if curve and len({n for n, _ in curve}) > 2 else _finals_curve(res), self._sweep(cfg))
+        out.budget = anytime_figure(curve if curve and len({n for n, v in curve if v is not None}) > 2 else _finals_curve(res), self._sweep(cfg))
         return out
 
     def _images(self, res: dict, backend) -> list:

@@ -9,6 +9,8 @@ def ledger_rows(ledger: dict, metrics: dict | None = None) -> list[list]:
     """``[[counter, value]]`` rows from ``Ledger.to_dict()`` (plus obstacle metrics)."""
     rows = [[k.replace("_", " "), "no cap" if (k == "budget" and not v) else v] for k, v in ledger.items()]
     for k, v in (metrics or {}).items():
+        if k in ledger:
+            continue
         rows.append([k.replace("_", " "), "–" if v is None else (round(v, 4) if isinstance(v, float) else v)])
     return rows
 
