@@ -95,6 +95,18 @@ class Backend(ABC):
         """Map clean latents to what verifiers and the gallery see (identity by default)."""
         return x0
 
+    # --- obstacles ------------------------------------------------------------------
+    def obstacle_points(self, kind: str, value: Any) -> Tensor:
+        """Points ``[P, *latent_shape]`` in x̂0 space for a backend-specific obstacle kind
+        (gmm ``component``, digits ``class``, ...). Generic kinds (``point``, ``ball``) are
+        handled by :mod:`dts_app.obstacles.avoidance` for every backend."""
+        raise ValueError(f"the {self.name} backend has no {kind!r} obstacles; use point:... or ball:...")
+
+    def obstacle_features(self, kind: str) -> tuple[str, Callable[[Tensor], Tensor] | None]:
+        """The space a ``kind`` obstacle lives in: ``(name, features)`` where ``features``
+        maps clean latents ``[B, *latent_shape]`` to ``[B, F]`` (``None``: x̂0 itself)."""
+        return "x0", None
+
     # --- description ----------------------------------------------------------------
     def describe(self) -> dict:
         """JSON-serialisable description of the backend (for the CLI and traces)."""

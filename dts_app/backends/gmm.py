@@ -253,5 +253,15 @@ class GMMBackend(Backend):
     def _velocity(self, x: Tensor, t: float | Tensor, cond: Condition) -> Tensor:
         return self.mixture_for(cond).velocity(x, t)
 
+    def obstacle_points(self, kind: str, value) -> Tensor:
+        """``component``: the component's mean (D = distance to it; pick Q* to cover the
+        mode, e.g. 2–3 standard deviations)."""
+        if kind != "component":
+            return super().obstacle_points(kind, value)
+        k = int(value)
+        if not 0 <= k < self.mixture.n_components:
+            raise ValueError(f"--obstacle: component {k} is outside [0, {self.mixture.n_components - 1}]")
+        return self.mixture.means[k : k + 1].to(self.dtype)
+
     def describe(self) -> dict:
         return {"name": self.name, "preset": self.preset, "dim": self.mixture.dim, **self.mixture.to_dict()}

@@ -18,17 +18,23 @@ def add_parser(sub) -> None:
     p.set_defaults(run=main)
 
 
-def sample_payload(config: SearchConfig) -> dict:
-    """Run plain sampling for ``config`` and return the JSON payload."""
+def run_sampling(config: SearchConfig, backend=None):
+    """Plain sampling of ``config.n`` paths: returns ``(problem, engine, final beam)``."""
     from ..search.base import Engine
     from ..search.problem import build_problem
 
-    problem = build_problem(config, verifiers=False)
+    problem = build_problem(config, backend=backend, verifiers=False)
     eng = Engine(problem)
     eng.trace.store_x0 = problem.avoidance is not None
     beam = eng.start([(i,) for i in range(config.n)])
     for beam in eng.solve(beam):
         pass
+    return problem, eng, beam
+
+
+def sample_payload(config: SearchConfig) -> dict:
+    """Run plain sampling for ``config`` and return the JSON payload."""
+    problem, eng, beam = run_sampling(config)
     x0 = eng.clean(beam)
     out = {
         "samples": x0.flatten(1).tolist(),
@@ -39,10 +45,17 @@ def sample_payload(config: SearchConfig) -> dict:
     if problem.backend.data_kind == "image":
         out["images"] = problem.backend.decode(x0).squeeze(1).clamp(0, 1).tolist()
     if problem.avoidance is not None:
-        from ..obstacles.metrics import sample_metrics
+        from ..obstacles.metrics import compare_to_baseline, sample_metrics
 
         out["obstacles"] = problem.avoidance.describe()
-        out["metrics"] = sample_metrics(eng, beam)
+        out["metrics"] = metrics = sample_metrics(eng, beam)
+        if config.avoid != "none" or config.eta != 0:
+            from ..obstacles.avoidance import baseline_config
+
+            _, beng, bbeam = run_sampling(baseline_config(config, problem.backend), problem.backend)
+            base = sample_metrics(beng, bbeam)
+            out["metrics"] = compare_to_baseline(metrics, eng.ledger.denoiser_nfe, None, beng.ledger.denoiser_nfe, None)
+            out["metrics"]["baseline_collision_rate"] = base["collision_rate"]
     return out
 
 

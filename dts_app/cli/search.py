@@ -42,8 +42,16 @@ def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
     out = result.to_dict(with_x0)
     out["config"] = config.to_dict()
     out["backend"] = problem.backend.describe()
-    if problem.avoidance is not None:
-        out["obstacles"] = problem.avoidance.describe()
+    if problem.avoidance is not None and (config.avoid != "none" or config.eta != 0):
+        from ..obstacles.avoidance import baseline_config
+        from ..obstacles.metrics import compare_to_baseline
+
+        base_cfg = baseline_config(config, problem.backend)
+        base = run_search(build_problem(base_cfg, backend=problem.backend), make_algorithm(base_cfg.algorithm, base_cfg), config.budget or None)
+        out["metrics"] = compare_to_baseline(
+            result.metrics, result.ledger.denoiser_nfe, result.best_score, base.ledger.denoiser_nfe, base.best_score
+        )
+        out["metrics"]["baseline_collision_rate"] = base.metrics.get("collision_rate")
     return out
 
 

@@ -251,6 +251,7 @@ class SearchResult:
     partial: bool = False
     best_node: int | None = None
     metrics: dict = field(default_factory=dict)
+    obstacles: list[dict] = field(default_factory=list)
 
     def to_dict(self, with_x0: bool = True) -> dict:
         return {
@@ -265,6 +266,7 @@ class SearchResult:
             "ledger": self.ledger.to_dict(),
             "tree": self.tree.to_dict(with_x0),
             "metrics": self.metrics,
+            "obstacles": self.obstacles,
         }
 
 
@@ -378,12 +380,19 @@ class Engine:
         ids = self.record(parents or [None] * len(keys), 0, x, v, keys, anchor)
         return Beam(x, v, 0, keys, ids, anchor, [set() for _ in keys])
 
-    def step_states(self, beam: Beam, stochastic: bool, x: Tensor | None = None, v: Tensor | None = None) -> Step:
+    def step_states(
+        self,
+        beam: Beam,
+        stochastic: bool,
+        x: Tensor | None = None,
+        v: Tensor | None = None,
+        g: Callable[[float], float] | None = None,
+    ) -> Step:
         """One solver step of every row from grid index ``beam.i`` (no recording).
 
         Deterministic steps use the problem's ODE solver (its first stage reuses the cached
-        velocity); stochastic steps are Euler–Maruyama with ``g(t)² = 2γt`` and noise from
-        each row's stream. ``x``/``v`` override the beam's states (used by avoidance).
+        velocity); stochastic steps are Euler–Maruyama with ``g(t)² = 2γt`` (or the given
+        ``g``) and noise from each row's stream. ``x``/``v`` override the beam's states.
         """
         x = beam.x if x is None else x
         v = beam.v if v is None else v
@@ -391,7 +400,7 @@ class Engine:
         cached = _Cached(self.field, x, t, v)
         if stochastic or self.problem.solver == "sde":
             noise = self.noise(beam.keys)
-            return sde_step(cached, x, t, tn, self.g(t), noise)
+            return sde_step(cached, x, t, tn, (g or self.g)(t), noise)
         return ode_step(self.problem.solver, cached, x, t, tn)
 
     def propose(self, beam: Beam, stochastic: bool = False) -> Proposal:
@@ -531,6 +540,8 @@ class Engine:
 
         res = SearchResult(best, score, held, list(self.finals), self.ledger, self.trace, message, partial, node)
         res.metrics = run_metrics(self, res)
+        if self.problem.avoidance is not None:
+            res.obstacles = self.problem.avoidance.describe()
         return res
 
 

@@ -1,0 +1,270 @@
+"""Obstacles and the three ways a path can treat them.
+
+An :class:`Obstacle` is a set of points (or a ball) in a named space: ``x0`` (the clean
+prediction x̂0 of the path state: toy points, digit pixels, a latent) or a feature space
+given by a function of x̂0 (e.g. CLIP image embeddings for text concepts). Its distance
+``D`` is the Euclidean distance from the state's x̂0 (or its features) to the nearest
+point (minus the radius for a ball). Each obstacle has its own η and Q*.
+
+With ``measure="xt"`` (x0-space obstacles only), D is measured on the noisy state itself
+against the obstacle carried to the same t under the interpolant (a point o becomes
+(1 − t)·o, a radius r becomes (1 − t)·r), as the source text writes ``D(x_t, t)``.
+
+Avoidance modes (``SearchConfig.avoid``), applied by :meth:`Avoidance.propose` at every
+step of every algorithm (they all step through ``Engine.advance``):
+
+``none``
+    The plain step; D and "inside Q*" are still measured (the η = 0 baseline).
+``repulsion``
+    Each step also descends U_rep (:mod:`dts_app.obstacles.field`) in the space of the
+    clean prediction: x̂0 is pushed by ``Δ = −Q*⁴·∇_{x̂0}U_rep``, i.e. away from the nearest
+    obstacle point by ``|Δ| = Q*·η·(1/d − 1)/d²`` with ``d = D/Q*`` (zero outside Q*),
+    capped at ``1.02·Q* − D`` so that one push ends just beyond the edge of the
+    influence region, never further. The Q*⁴ preconditioner makes η scale-free: the same η pushes by the same
+    fraction of Q* on any backend (η ≈ 0.05 nudges, η ≥ 1 pushes to the edge from
+    anywhere inside). The step then heads for the pushed prediction: the velocity becomes
+    ``v' = (x − (x̂0 + Δ))/t``, which moves the state by ``(h/t)·Δ`` on top of the plain
+    step (``h = t − t_next``: the fraction of the remaining way the step covers). At the
+    last step (t_next = 0) the sample lands exactly on ``x̂0 + Δ``. Because every step
+    re-aims at the current pushed prediction, the result depends little on the number of
+    steps. Feature-space obstacles use autograd through the feature map (no cap). No
+    extra NFEs.
+``revert`` ("feel the pain": revert-and-resample)
+    After a step, a row whose new state is within Q* of an obstacle is undone: from the
+    previous state (and its cached velocity) a fresh stochastic continuation is drawn, an
+    Euler–Maruyama step with ``g(t)² = 2γt`` (γ = ``sde_gamma``, or 0.5 when that is 0)
+    and new noise from the row's own stream, and evaluated (charged: one velocity per
+    try, counted in ``ledger.reverts`` too). Up to R = ``max_reverts`` tries. Rejected
+    tries are recorded as ``reverted`` trace nodes. **Policy when all tries fail:** the
+    path continues from the try with the largest D (best effort) and is flagged
+    ``revert_exhausted``; the run's metrics count such paths (``exhausted``).
+``prune``
+    Rows whose new state is within Q* are dropped (their node is marked ``pruned``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from ..config import ConfigError
+from ..interpolant import x0_from_velocity
+from ..solvers import make_g
+from .field import du_rep_dd, nearest_distance, u_rep
+
+__all__ = ["Obstacle", "Avoidance", "build_avoidance", "resolved_obstacles", "baseline_config", "MODES"]
+
+MODES = ("none", "repulsion", "revert", "prune")
+REVERT_GAMMA = 0.5
+EDGE = 1.02  # repulsion pushes at most to 2% beyond Q*, so a pushed sample is outside
+
+
+@dataclass
+class Obstacle:
+    """One obstacle (see module docstring).
+
+    Attributes:
+        kind: how the user named it (point, ball, component, class, concept).
+        points: ``[P, F]`` points in its space (flattened).
+        eta, q_star: its field's strength and influence radius.
+        radius: ball radius (0 for point sets).
+        space: ``"x0"`` or the name of a feature space.
+        features: map from clean latents ``[B, *shape]`` to ``[B, F]`` (None for x0).
+        label: for legends.
+    """
+
+    kind: str
+    points: Tensor
+    eta: float
+    q_star: float
+    radius: float = 0.0
+    space: str = "x0"
+    features: Callable[[Tensor], Tensor] | None = None
+    label: str = ""
+
+    def embed(self, x0: Tensor) -> Tensor:
+        return x0.flatten(1) if self.features is None else self.features(x0)
+
+    def distance(self, x0: Tensor, x: Tensor | None = None, t: float | None = None) -> Tensor:
+        """D ``[B]`` from clean predictions, or from the noisy state ``x`` at time ``t``
+        against the obstacle carried to t (x0 space only)."""
+        if x is not None:
+            s = 1.0 - t
+            return nearest_distance(x.flatten(1), s * self.points, s * self.radius)[0]
+        return nearest_distance(self.embed(x0), self.points, self.radius)[0]
+
+    def push(self, x0: Tensor) -> Tensor:
+        """The repulsive displacement ``Δ`` of the clean predictions ``[B, *shape]`` (see
+        the module docstring: ``−Q*⁴·∇U_rep``, capped at ``1.02·Q* − D`` in x0 space)."""
+        q = self.q_star
+        if self.features is None:
+            y = x0.flatten(1)
+            d, nearest = nearest_distance(y, self.points, self.radius)
+            away = y - nearest
+            away = away / away.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            mag = -(q**4) * du_rep_dd(d, self.eta, q)  # = q·η·(1/d̃ − 1)/d̃², 0 outside
+            mag = torch.minimum(mag, (EDGE * q - d).clamp_min(0.0))
+            return (mag.unsqueeze(1) * away).reshape(x0.shape)
+        with torch.enable_grad():
+            y = x0.detach().requires_grad_(True)
+            d = nearest_distance(self.features(y), self.points, self.radius)[0]
+            (g,) = torch.autograd.grad(u_rep(d, self.eta, q).sum(), y)
+        return -(q**4) * g
+
+    def describe(self) -> dict:
+        pts = self.points
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "space": self.space,
+            "points": pts.tolist() if pts.numel() <= 16384 else None,
+            "n_points": int(pts.shape[0]),
+            "radius": self.radius,
+            "eta": self.eta,
+            "q_star": self.q_star,
+        }
+
+
+class Avoidance:
+    """Obstacles with an avoidance mode; implements the engine's ``AvoidanceLike``."""
+
+    def __init__(
+        self,
+        obstacles: list[Obstacle],
+        mode: str = "none",
+        measure_on: str = "x0",
+        max_reverts: int = 4,
+        revert_gamma: float = REVERT_GAMMA,
+    ):
+        if mode not in MODES:
+            raise ConfigError(f"--avoid: {mode!r} is not one of {', '.join(MODES)}")
+        if not obstacles:
+            raise ConfigError("--avoid: needs at least one --obstacle")
+        if measure_on == "xt" and any(o.features is not None for o in obstacles):
+            raise ConfigError("--measure: xt works only for obstacles in x0 space")
+        self.obstacles, self.mode, self.measure_on = obstacles, mode, measure_on
+        self.max_reverts = max_reverts
+        self.g_revert = make_g(revert_gamma)
+
+    # --- measuring -----------------------------------------------------------------------
+    def measure(self, x0_hat: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
+        """``(D [B], inside [B])``: nearest-obstacle distance and whether any obstacle has
+        the state within its own Q*."""
+        xt = (x, t) if self.measure_on == "xt" else (None, None)
+        ds = torch.stack([o.distance(x0_hat, *xt).float().cpu() for o in self.obstacles], dim=1)
+        q = torch.tensor([o.q_star for o in self.obstacles])
+        return ds.min(dim=1).values, (ds <= q).any(dim=1)
+
+    def repulsion(self, x0_hat: Tensor, t: float, t_next: float) -> Tensor:
+        """The state displacement ``(h/t)·Σ_o Δ_o`` that repulsion adds to a plain step."""
+        delta = sum(o.push(x0_hat) for o in self.obstacles)
+        return ((t - t_next) / t) * delta
+
+    # --- stepping ------------------------------------------------------------------------
+    def propose(self, engine, beam, stochastic: bool):
+        from ..search.base import Proposal
+
+        t, tn = engine.grid[beam.i], engine.grid[beam.i + 1]
+        st = engine.step_states(beam, stochastic)
+        x_new = st.x
+        if self.mode == "repulsion":
+            x_new = x_new + self.repulsion(st.x0_hat, t, tn)
+        v_new = engine.velocity(x_new, tn)
+        D, inside = self.measure(x0_from_velocity(x_new, v_new, tn), x_new, tn)
+        flags = [set(f) for f in beam.flags] if beam.flags else [set() for _ in range(len(beam))]
+        alive = torch.ones(len(beam), dtype=torch.bool)
+        if self.mode == "prune":
+            alive = ~inside
+        elif self.mode == "revert" and bool(inside.any()):
+            x_new, v_new, D, inside = self._revert(engine, beam, x_new, v_new, D, inside, flags)
+        return Proposal(x_new, v_new, alive, flags, D, inside)
+
+    def _revert(self, engine, beam, x_new, v_new, D, inside, flags):
+        """Retry rows that landed inside Q* (see module docstring); returns updated rows."""
+        tn = engine.grid[beam.i + 1]
+        x_new, v_new, D, inside = x_new.clone(), v_new.clone(), D.clone(), inside.clone()
+        rows = [j for j in range(len(beam)) if bool(inside[j])]
+        tries = {j: [(x_new[j], v_new[j], float(D[j]), True)] for j in rows}
+        pending = list(rows)
+        for _ in range(self.max_reverts):
+            if not pending:
+                break
+            st = engine.step_states(beam.take(pending), True, g=self.g_revert)
+            engine.ledger.charge_revert(len(pending))
+            vt = engine.velocity(st.x, tn)
+            dt, it = self.measure(x0_from_velocity(st.x, vt, tn), st.x, tn)
+            for r, j in enumerate(pending):
+                tries[j].append((st.x[r], vt[r], float(dt[r]), bool(it[r])))
+            pending = [j for j in pending if tries[j][-1][3]]
+        for j in rows:
+            if tries[j][-1][3]:  # tries exhausted: continue from the best effort, flagged
+                keep = max(range(len(tries[j])), key=lambda k: tries[j][k][2])
+                flags[j].add("revert_exhausted")
+            else:
+                keep = len(tries[j]) - 1
+            x_new[j], v_new[j], D[j], inside[j] = tries[j][keep]
+            for k, (xf, vf, df, _) in enumerate(tries[j]):
+                if k != keep:
+                    engine.record(
+                        [beam.node_ids[j]], beam.i + 1, xf[None], vf[None], [beam.keys[j]],
+                        None if beam.anchor is None else beam.anchor[j : j + 1], "reverted",
+                        torch.tensor([df]), torch.tensor([True]),
+                    )  # fmt: skip
+        return x_new, v_new, D, inside
+
+    def describe(self) -> list[dict]:
+        return [dict(o.describe(), mode=self.mode, measure=self.measure_on) for o in self.obstacles]
+
+
+def _obstacle(spec, backend, eta: float, q_star: float) -> Obstacle:
+    eta = spec.eta if spec.eta is not None else eta
+    q_star = spec.q_star if spec.q_star is not None else q_star
+    numel = 1
+    for s in backend.latent_shape:
+        numel *= s
+    if spec.kind in ("point", "ball"):
+        vals = list(spec.value)
+        radius = vals.pop() if spec.kind == "ball" else 0.0
+        if len(vals) != numel:
+            raise ConfigError(f"--obstacle: {spec.kind} needs {numel} coordinates for the {backend.name} backend, got {len(vals)}")
+        if radius < 0:
+            raise ConfigError("--obstacle: ball radius must be ≥ 0")
+        pts = torch.tensor([vals], dtype=torch.float32)
+        label = f"{spec.kind} ({', '.join(f'{v:g}' for v in vals[:4])}{', …' if len(vals) > 4 else ''})"
+        return Obstacle(spec.kind, pts, eta, q_star, float(radius), "x0", None, label)
+    try:
+        pts = backend.obstacle_points(spec.kind, spec.value)
+    except ValueError as e:
+        raise ConfigError(str(e) if str(e).startswith("--obstacle") else f"--obstacle: {e}") from None
+    space, features = backend.obstacle_features(spec.kind)
+    pts = pts.detach().float().cpu()
+    pts = pts.flatten(1) if features is None else pts.reshape(pts.shape[0], -1)
+    return Obstacle(spec.kind, pts, eta, q_star, 0.0, space, features, f"{spec.kind} {spec.value}")
+
+
+def resolved_obstacles(config, backend) -> tuple:
+    """``config.obstacles``, or the backend's built-in region (e.g. the ``trap`` preset's
+    hazard mode) when none are given."""
+    from ..config import ObstacleSpec
+
+    if config.obstacles:
+        return tuple(config.obstacles)
+    builtin = getattr(backend, "avoid_components", lambda: ())()
+    return tuple(ObstacleSpec("component", int(k)) for k in builtin)
+
+
+def baseline_config(config, backend):
+    """The same run with avoidance off and η = 0, obstacles still measured."""
+    return config.replace(avoid="none", eta=0.0, obstacles=resolved_obstacles(config, backend))
+
+
+def build_avoidance(config, backend) -> Avoidance:
+    """Obstacles from :func:`resolved_obstacles` with the configured mode."""
+    specs: list[Any] = list(resolved_obstacles(config, backend))
+    if not specs:
+        raise ConfigError("--avoid: needs at least one --obstacle (this preset has no built-in region)")
+    obstacles = [_obstacle(s, backend, config.eta, config.q_star) for s in specs]
+    return Avoidance(obstacles, config.avoid, config.measure, config.max_reverts)

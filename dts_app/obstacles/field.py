@@ -1,0 +1,72 @@
+"""Distances and the repulsive potential of an obstacle (robot path planning's potential
+field, after Khatib 1986, as proposed for diffusion in the blog post this app grew from).
+
+For a distance D from the path state to the nearest obstacle point, strength η and
+influence radius Q*::
+
+    U_rep(D) = ½·η·(1/D − 1/Q*)²    for D ≤ Q*
+             = 0                     for D > Q*
+    dU/dD    = −η·(1/D − 1/Q*)/D²   for D ≤ Q*, else 0
+
+U_rep is zero with zero slope at D = Q* (so the field switches on smoothly) and grows
+without bound as D → 0. To keep it finite, D is clamped below by the floor
+``D_floor = FLOOR_FRACTION·Q*`` (5% of Q*) before U or its derivative is evaluated:
+``U(D_floor) = ½·η·(19/Q*)²``, never inf or nan.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["FLOOR_FRACTION", "clamp_distance", "u_rep", "du_rep_dd", "nearest_distance", "repulsion_gradient"]
+
+FLOOR_FRACTION = 0.05
+
+
+def clamp_distance(d: Tensor, q_star: float) -> Tensor:
+    """``max(D, FLOOR_FRACTION·Q*)``."""
+    return d.clamp_min(FLOOR_FRACTION * q_star)
+
+
+def u_rep(d: Tensor, eta: float, q_star: float) -> Tensor:
+    """The repulsive potential ``U_rep(D)`` (elementwise, D floored)."""
+    dc = clamp_distance(d, q_star)
+    u = 0.5 * eta * (1.0 / dc - 1.0 / q_star) ** 2
+    return torch.where(d <= q_star, u, torch.zeros_like(u))
+
+
+def du_rep_dd(d: Tensor, eta: float, q_star: float) -> Tensor:
+    """``dU_rep/dD`` (≤ 0 inside Q*, 0 outside; evaluated at the floored D)."""
+    dc = clamp_distance(d, q_star)
+    g = -eta * (1.0 / dc - 1.0 / q_star) / dc**2
+    return torch.where(d <= q_star, g, torch.zeros_like(g))
+
+
+def nearest_distance(y: Tensor, points: Tensor, radius: float = 0.0) -> tuple[Tensor, Tensor]:
+    """Distance of each row of ``y`` to the nearest of ``points`` (minus ``radius``, ≥ 0).
+
+    Args:
+        y: ``[B, F]`` states in the obstacle's space (flattened).
+        points: ``[P, F]`` obstacle points.
+        radius: ball radius (0 for points).
+
+    Returns:
+        ``(D [B], nearest [B, F])``: the distance and the nearest point of each row.
+    """
+    d = torch.cdist(y.double(), points.double())  # [B, P]
+    dmin, idx = d.min(dim=1)
+    return (dmin - radius).clamp_min(0.0).to(y.dtype), points[idx].to(y.dtype)
+
+
+def repulsion_gradient(y: Tensor, points: Tensor, eta: float, q_star: float, radius: float = 0.0) -> Tensor:
+    """Closed-form ``∇_y U_rep(D(y))`` for point/ball obstacles in y's own space.
+
+    ``∇_y D = (y − p*)/‖y − p*‖`` for the nearest point p*, so
+    ``∇_y U = dU/dD · (y − p*)/‖y − p*‖``; it points towards the obstacle (descending U
+    moves away). Rows outside Q* get zero.
+    """
+    d, nearest = nearest_distance(y, points, radius)
+    diff = y - nearest
+    norm = diff.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return du_rep_dd(d, eta, q_star).unsqueeze(1) * diff / norm

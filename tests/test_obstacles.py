@@ -1,0 +1,123 @@
+"""Obstacles on the exact mixture: collision rates, the three modes, exact ledgers."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from dts_app.__main__ import main
+from dts_app.cli.sample import run_sampling
+from dts_app.config import ConfigError, ObstacleSpec, SearchConfig
+from dts_app.obstacles.metrics import sample_metrics
+from dts_app.rng import stream
+from dts_app.search.base import run_search
+from dts_app.search.problem import build_problem
+from dts_app.search.registry import ALGORITHMS, make_algorithm
+
+HAZARD = (ObstacleSpec("component", 1),)  # trap's hazard mode: mean (1.6, 0.4), std 0.245
+Q = 0.9  # 3.7 hazard std; the prize mode lies 0.66 beyond it (3.9 of its std)
+
+
+def _sample(avoid, n=2000, steps=32, **kw):
+    cfg = SearchConfig(preset="trap", avoid=avoid, obstacles=HAZARD, q_star=Q, n=n, steps=steps, **kw)
+    problem, eng, beam = run_sampling(cfg)
+    return eng, beam, sample_metrics(eng, beam)
+
+
+def test_eta0_collision_rate_is_the_modes_mass():
+    eng, beam, m = _sample("none", eta=0.0)
+    mix = build_problem(SearchConfig(preset="trap"), verifiers=False).backend.mixture
+    # exact: P(|x − μ_h| ≤ Q) = Σ_k w_k P_k(...); hazard: 1 − exp(−Q²/2σ²); others ≈ 0
+    sigma2 = float(mix.variances[1, 0])
+    expected = float(mix.weights[1]) * (1 - math.exp(-(Q**2) / (2 * sigma2)))
+    se = math.sqrt(expected * (1 - expected) / 2000)
+    assert abs(m["collision_rate"] - expected) < 4 * se + 0.01  # Monte Carlo + 32-step discretisation
+    assert eng.ledger.denoiser_nfe == 2000 * 32
+
+
+def test_repulsion_halves_collisions_at_no_extra_cost():
+    _, _, base = _sample("none", n=1000)
+    eng, _, m = _sample("repulsion", n=1000, eta=1.0)
+    assert m["collision_rate"] <= base["collision_rate"] / 2
+    assert eng.ledger.denoiser_nfe == 1000 * 32
+
+
+def test_revert_leaves_no_unflagged_collision_and_counts_exactly():
+    eng, beam, m = _sample("revert", n=300, steps=16, max_reverts=3)
+    nodes = eng.trace.nodes
+    for j, nid in enumerate(beam.node_ids):
+        if nodes[nid].inside_q:
+            assert "revert_exhausted" in beam.flags[j]
+    assert m["exhausted"] == sum("revert_exhausted" in f for f in beam.flags)
+    reverted = [n for n in nodes if n.status == "reverted"]
+    # every retry leaves exactly one rejected try in the tree, and costs one velocity
+    # evaluation, except at the last step where t = 0 and x̂0 = x costs nothing
+    assert eng.ledger.reverts > 0 and len(reverted) == eng.ledger.reverts
+    at_zero = sum(n.t == 0.0 for n in reverted)
+    assert eng.ledger.denoiser_nfe == 300 * 16 + eng.ledger.reverts - at_zero
+    assert m["collision_rate"] < 0.3 * 0.95
+
+
+def test_prune_drops_paths_entering_q_star():
+    eng, beam, m = _sample("prune", n=400, steps=16)
+    assert all(not eng.trace.nodes[i].inside_q for i in beam.node_ids)
+    assert m["pruned"] == 400 - len(beam) > 0
+
+
+def test_same_seed_same_tree_with_reverts():
+    cfg = SearchConfig(preset="trap", avoid="revert", q_star=Q, n=16, steps=12, max_reverts=2)
+    a = run_search(build_problem(cfg), make_algorithm("best-of-n", cfg)).to_dict()
+    b = run_search(build_problem(cfg), make_algorithm("best-of-n", cfg)).to_dict()
+    assert json.dumps(a) == json.dumps(b)
+    assert any(n["status"] == "reverted" for n in a["tree"]["nodes"])
+
+
+@pytest.mark.parametrize("algorithm", list(ALGORITHMS))
+@pytest.mark.parametrize("avoid", ["repulsion", "revert", "prune"])
+def test_modes_work_with_every_algorithm(algorithm, avoid):
+    cfg = SearchConfig(preset="trap", algorithm=algorithm, avoid=avoid, q_star=Q, n=4, m=2, steps=8, budget=400, iterations=2)
+    res = run_search(build_problem(cfg), make_algorithm(algorithm, cfg), cfg.budget)
+    assert res.ledger.denoiser_nfe <= 400
+    assert res.metrics["n_final"] == len(res.candidates)
+    assert res.obstacles and res.obstacles[0]["kind"] == "component"
+    if res.candidates and avoid != "revert":
+        assert res.metrics["collision_rate"] <= 0.5
+
+
+def test_measure_on_noisy_state_and_point_obstacles():
+    cfg = SearchConfig(preset="trap", avoid="prune", measure="xt", q_star=0.5, n=50, steps=8,
+                       obstacles=(ObstacleSpec.parse("point:1.6,0.4"), ObstacleSpec.parse("ball:-1.5,-1,0.3@q=0.2")))  # fmt: skip
+    problem, eng, beam = run_sampling(cfg)
+    desc = problem.avoidance.describe()
+    assert [d["kind"] for d in desc] == ["point", "ball"] and desc[1]["q_star"] == 0.2 and desc[1]["radius"] == 0.3
+    root = eng.trace.nodes[0]
+    # at t = 1 both obstacles are carried to the origin (radius 0): D(x_1, 1) = |x_1|
+    x1 = torch.randn(2, generator=stream(cfg.seed, 0))  # root 0's noise: first draw of stream (seed, 0)
+    assert root.D == pytest.approx(float(x1.norm()), rel=1e-6)
+
+
+def test_bad_obstacles_give_clear_errors():
+    with pytest.raises(ConfigError, match="needs 2 coordinates"):
+        build_problem(SearchConfig(preset="trap", avoid="repulsion", obstacles=(ObstacleSpec.parse("point:1,2,3"),)))
+    with pytest.raises(ConfigError, match="component 9"):
+        build_problem(SearchConfig(preset="trap", avoid="repulsion", obstacles=(ObstacleSpec("component", 9),)))
+    with pytest.raises(ConfigError, match="--avoid"):
+        build_problem(SearchConfig(preset="eight-gaussians", avoid="repulsion"))
+
+
+def test_cli_obstacle_json(tmp_path):
+    out = tmp_path / "o.json"
+    argv = ["search", "--preset", "trap", "--n", "8", "--steps", "8", "--obstacle", "component:1", "--avoid", "revert",
+            "--q-star", str(Q), "--max-reverts", "2", "--no-x0", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    d = json.loads(out.read_text())
+    ob = d["obstacles"][0]
+    assert ob["kind"] == "component" and ob["space"] == "x0" and ob["points"] == [[1.600000023841858, 0.4000000059604645]]
+    m = d["metrics"]
+    for key in ("collision_rate", "min_D", "reverts", "nfe_overhead", "score_change", "baseline_collision_rate"):
+        assert key in m
+    assert m["reverts"] == d["ledger"]["reverts"]
+    at_zero = sum(n["status"] == "reverted" and n["t"] == 0.0 for n in d["tree"]["nodes"])
+    assert d["ledger"]["denoiser_nfe"] == 8 * 8 + m["reverts"] - at_zero
+    assert abs(m["nfe_overhead"] - (m["reverts"] - at_zero) / 64) < 1e-12
