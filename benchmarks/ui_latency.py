@@ -48,7 +48,7 @@ def measure(repeats: int = 20, **changes) -> dict:
 def main() -> None:
     import torch
 
-    cases = [measure(), measure(n=32), measure(n=8, steps=100)]
+    cases = [measure(), measure(n=32), measure(n=8, steps=100), measure(obstacles="component:1", avoid="repulsion")]
     out = {
         "benchmark": "ui_latency: server-side search + figures per slider release (gmm)",
         "machine": f"{platform.machine()} {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}",
