@@ -231,9 +231,9 @@ class AppHandlers:
 
             algo = make_algorithm(cfg.algorithm, cfg)
             res = run_search(problem, algo, budget).to_dict()
+            out = self.figures(res, cfg, problem.backend, method=vals.get("embed") or "pca")
         except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
             return (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
-        out = self.figures(res, cfg, problem.backend, method=vals.get("embed") or "pca")
         out.status = self._status(res, cfg, note, time.perf_counter() - t0) + f" · view {out.embed_used.upper()}"
         state.result = res
         state.runs += 1
@@ -287,7 +287,7 @@ class AppHandlers:
                     status = f"running… step {snap.step} · {bar} {spent:,}/{total:,} NFEs · {snap.n_nodes} nodes"
                     tree = tree_figure(eng.trace.to_dict(with_x0=False), None)
                     yield (state, *Outputs(status=status, tree=tree).as_tuple())
-        except (ValueError, RuntimeError, OSError) as e:
+        except (ValueError, RuntimeError, OSError, KeyError, TypeError) as e:
             yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
         finally:
             state.running = False
