@@ -22,7 +22,7 @@ LIVE: tuple[str, ...] = ("eta", "q_star", "n", "m")
 INPUTS: tuple[str, ...] = (
     "backend", "preset", "target", "algorithm", "verifier", "heldout", *SLIDERS, "solver", "avoid", "obstacles", "embed",
 )
-NFE_CAP: dict[str, int] = {"points": 200_000, "image": 2_000}
+NFE_CAP: dict[str, int] = {"points": 200_000, "embedded-image": 50_000, "image": 2_000}
 
 
 def input_values(**changes: Any) -> list:
@@ -135,7 +135,13 @@ class AppHandlers:
             raise ConfigError(
                 f"NFE budget {cfg.budget} is too small: one path of {cfg.steps} steps costs {need} NFEs"
             )
-        cap = NFE_CAP.get(problem.backend.data_kind, NFE_CAP["image"])
+        from ..backends.registry import BACKENDS
+
+        kind = problem.backend.data_kind
+        spec = BACKENDS.get(cfg.backend)
+        if kind == "image" and spec is not None and spec.embedded:
+            kind = "embedded-image"
+        cap = NFE_CAP.get(kind, NFE_CAP["image"])
         if cfg.budget and cfg.budget <= cap:
             return cfg.budget, ""
         return cap, f" (per-request cap {cap:,} NFEs)"
