@@ -290,6 +290,7 @@ class Engine:
         self.stop = stop
         self.g = make_g(problem.sde_gamma)
         self.finals: list[Candidate] = []
+        self.chosen: Candidate | None = None  # set by sampling algorithms; else the best
         self.steps_taken = 0
         self.t_now: float | None = 1.0
         self._best_partial: tuple[float, Tensor, int] | None = None
@@ -525,8 +526,8 @@ class Engine:
         )
 
     def result(self, message: str = "finished") -> SearchResult:
-        """The result so far: the best finished candidate (marked ``best``)."""
-        b = self.best()
+        """The result so far: the chosen (sampling) or best finished candidate, marked ``best``."""
+        b = self.chosen if self.chosen is not None else self.best()
         if b is not None:
             self.trace.set_status([b.node_id], "best")
             best, score, held, node, partial = b.x0, b.score, b.heldout_score, b.node_id, False

@@ -30,6 +30,27 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
             "dts_app.search.best_of_n:BestOfN",
             ("n",),
         ),
+        AlgorithmSpec(
+            "zero-order",
+            "zero-order search (ZO-n)",
+            "Move a pivot noise to its best neighbour on the noise sphere, K times.",
+            "dts_app.search.zero_order:ZeroOrder",
+            ("n", "lam", "iterations"),
+        ),
+        AlgorithmSpec(
+            "paths",
+            "search over paths (Paths-n)",
+            "Branch M times, re-noise Δf steps, solve Δb back, keep the N best; repeat to t = 0.",
+            "dts_app.search.over_paths:OverPaths",
+            ("n", "m", "sigma", "delta_f", "delta_b"),
+        ),
+        AlgorithmSpec(
+            "tree",
+            "tree search (DTS-style)",
+            "Expand promising partial paths with stochastic children; roll out, back up rewards.",
+            "dts_app.search.tree:TreeSearch",
+            ("n", "m", "sde_gamma", "temperature", "c_uct", "backup"),
+        ),
     ]
 }
 
