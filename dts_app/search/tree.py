@@ -11,8 +11,8 @@ any later time.
 
 One iteration (the exact rules):
 
-1. **Selection.** From the root, while the current node has M children (M = ``m``; the
-   root also M) and is not terminal, move to a child that is not *closed* (a closed node
+1. **Selection.** From the root, while the current node has its full set of children (N =
+   ``n`` fresh noises under the root, M = ``m`` under every other node) and is not terminal, move to a child that is not *closed* (a closed node
    is terminal or has all M children closed):
    - ``backup="max"`` (search): the child maximising
      ``V̄(c) + c_uct·sqrt(log N(p) / N(c))`` (UCT; V = backed-up value rescaled to [0, 1]
@@ -90,9 +90,12 @@ class TreeSearch(SearchAlgorithm):
                     v = torch.tensor([c.value for c in kids], dtype=torch.float64)
                     node.value = float(tau * (torch.logsumexp(v / tau + w.log(), 0) - w.sum().log()))
             node.closed = node.depth == self._last or (
-                len(node.children) >= self.config.m and all(c.closed for c in node.children)
+                len(node.children) >= self._width(node) and all(c.closed for c in node.children)
             )
             node = node.parent
+
+    def _width(self, node: _TNode) -> int:
+        return self.config.n if node.beam is None else self.config.m
 
     def _select_child(self, node: _TNode, gen: torch.Generator) -> _TNode:
         open_kids = [c for c in node.children if not c.closed]
@@ -130,7 +133,7 @@ class TreeSearch(SearchAlgorithm):
         try:
             while max_iters is None or it < max_iters:
                 node = root
-                while len(node.children) >= cfg.m and not node.closed:
+                while len(node.children) >= self._width(node) and not node.closed:
                     node = self._select_child(node, gen)
                 if node.closed:
                     eng.trace.event("exhausted", reason="every branch is explored to t = 0")
