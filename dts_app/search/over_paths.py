@@ -65,6 +65,14 @@ class OverPaths(SearchAlgorithm):
         last = len(problem.grid) - 1
         return branches * (fwd + (b - f) * problem.nfe_per_step - (fwd if b == last else 0))
 
+    @staticmethod
+    def _finish_cost(problem: Problem, rows: int, i: int) -> int:
+        """NFEs to solve ``rows`` paths with cached velocities from grid index i to t = 0."""
+        last = len(problem.grid) - 1
+        if i >= last:
+            return 0
+        return rows * ((last - i) * problem.nfe_per_step - problem.backend.forwards_per_call(problem.cond))
+
     def natural_nfe(self, problem: Problem) -> int:
         cfg = self.config
         fwd = problem.backend.forwards_per_call(problem.cond)
@@ -105,9 +113,8 @@ class OverPaths(SearchAlgorithm):
             return
         for f, b in self.rounds(p):
             round_cost = self._round_cost(p, len(beam) * cfg.m, f, b)
-            rest_after = len(beam) * (last - b) * p.nfe_per_step
-            if not eng.ledger.can_afford(round_cost + rest_after):
-                if eng.ledger.can_afford(len(beam) * (last - beam.i) * p.nfe_per_step):
+            if not eng.ledger.can_afford(round_cost + self._finish_cost(p, min(len(beam) * cfg.m, cfg.n), b)):
+                if eng.ledger.can_afford(self._finish_cost(p, len(beam), beam.i)):
                     eng.trace.event("finish-early", at=beam.i, reason="budget")
                     yield from self._finish_direct(eng, beam)
                 return
