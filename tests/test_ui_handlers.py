@@ -130,3 +130,17 @@ def test_obstacles_reach_every_view(handlers):
     nodes = state.result["tree"]["nodes"]
     assert all(n["D"] is not None for n in nodes)
     assert sum(len(tr.x) for tr in out[2].data if tr.mode == "markers") == len(nodes)
+
+
+@pytest.mark.parametrize("algorithm", ["zero-order", "paths", "tree"])
+def test_every_registered_algorithm_draws(handlers, algorithm):
+    from dts_app.search.registry import ALGORITHMS
+
+    if algorithm not in ALGORITHMS:
+        pytest.skip(f"{algorithm} not registered")
+    state = SessionState()
+    out = handlers.run(state, *values(algorithm=algorithm, n=3, m=2, steps=6))
+    assert out[1].startswith("**finished**"), out[1]
+    nodes = state.result["tree"]["nodes"]
+    assert sum(len(tr.x) for tr in out[2].data if tr.mode == "markers") == len(nodes)
+    assert state.result["best_node"] is not None and nodes[state.result["best_node"]]["status"] == "best"

@@ -123,9 +123,13 @@ class AppHandlers:
 
         return build_problem(cfg, cache=self.cache)
 
-    def _capped(self, cfg: SearchConfig, problem) -> tuple[int, str]:
+    def _capped(self, cfg: SearchConfig, problem, algo) -> tuple[int | None, str]:
         """The NFE budget of one request (the user's, at most the per-request cap) and a
         note for the status line.
+
+        Returns:
+            ``(budget, note)``; budget None means the algorithm's own natural course, which
+            then fits under the cap.
 
         Raises:
             ConfigError: the budget cannot pay for even one full path.
@@ -144,6 +148,13 @@ class AppHandlers:
         cap = NFE_CAP.get(kind, NFE_CAP["image"])
         if cfg.budget and cfg.budget <= cap:
             return cfg.budget, ""
+        if not cfg.budget:
+            # without a budget an algorithm runs its natural course; an unbounded one (tree
+            # search: n·m rollouts, each at most one SDE step plus one path) is bounded here
+            natural = algo.natural_nfe(problem)
+            bound = natural if natural is not None else cfg.n * cfg.m * (need + problem.nfe_per_step)
+            if bound <= cap:
+                return None, ""
         return cap, f" (per-request cap {cap:,} NFEs)"
 
     # ---- figures ---------------------------------------------------------------------
@@ -231,11 +242,11 @@ class AppHandlers:
             vals = dict(zip(INPUTS, values))
             cfg = config_from(vals)
             problem = self._problem(cfg)
-            budget, note = self._capped(cfg, problem)
             from ..search.base import run_search
             from ..search.registry import make_algorithm
 
             algo = make_algorithm(cfg.algorithm, cfg)
+            budget, note = self._capped(cfg, problem, algo)
             res = run_search(problem, algo, budget).to_dict()
             out = self.figures(res, cfg, problem.backend, method=vals.get("embed") or "pca")
         except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
@@ -258,18 +269,17 @@ class AppHandlers:
             vals = dict(zip(INPUTS, values))
             cfg = config_from(vals)
             problem = self._problem(cfg)
-            budget, note = self._capped(cfg, problem)
-            from ..search.base import iterate_search
             from ..search.registry import make_algorithm
 
             algo = make_algorithm(cfg.algorithm, cfg)
+            budget, note = self._capped(cfg, problem, algo)
             natural = algo.natural_nfe(problem)
         except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
             yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
             return
         from ..viz.tree import tree_figure
 
-        total = min(budget, natural) if natural else budget
+        total = min(x for x in (budget, natural, cfg.n * cfg.m * (problem.path_nfe() + problem.nfe_per_step)) if x)
         state.running = True
         curve: list = []
         last = 0.0
