@@ -487,7 +487,11 @@ class Engine:
         return s, h
 
     def finish(self, beam: Beam, scores: Tensor | None = None, heldout: Tensor | None = None) -> list[Candidate]:
-        """Score (if not given) finished rows at t = 0, mark their nodes final, keep them."""
+        """Score (if not given) finished rows at t = 0, mark their nodes final, keep them.
+
+        An empty beam (every path pruned on the way) finishes nothing."""
+        if len(beam) == 0:
+            return []
         if beam.i != len(self.grid) - 1:
             raise ValueError("finish() needs paths at t = 0")
         if scores is None:

@@ -107,6 +107,8 @@ class OverPaths(SearchAlgorithm):
         yield
         for beam in eng.solve(beam, self._start_index(p)):
             yield
+        if len(beam) == 0:
+            return
         if beam.i == last:  # σ at t = 0: nothing to branch, plain best-of-N
             eng.finish(beam)
             yield
@@ -122,6 +124,9 @@ class OverPaths(SearchAlgorithm):
             yield
             for kids in eng.solve(kids, b):
                 yield
+            if len(kids) == 0:  # every branch pruned by an obstacle
+                eng.trace.event("extinct", at=b)
+                return
             scores, held = eng.score(kids)
             order = sorted(range(len(kids)), key=lambda j: -float(scores[j]))
             keep, drop = order[: cfg.n], order[cfg.n :]

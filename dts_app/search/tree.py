@@ -114,7 +114,7 @@ class TreeSearch(SearchAlgorithm):
     def _draw(self, root: _TNode, gen: torch.Generator) -> Candidate | None:
         node = root
         while node.children:
-            kids = [c for c in node.children if c.visits > 0]
+            kids = [c for c in node.children if c.visits > 0 and math.isfinite(c.value)]
             if not kids:
                 break
             v = torch.tensor([c.value for c in kids], dtype=torch.float64) / self.config.temperature
@@ -151,12 +151,15 @@ class TreeSearch(SearchAlgorithm):
                 beam = child_beam
                 for beam in eng.solve(beam):
                     yield
-                (cand,) = eng.finish(beam)
-                child.candidate = cand
-                child.value = cand.score
-                self._range = (min(self._range[0], cand.score), max(self._range[1], cand.score))
+                done = eng.finish(beam)
+                if done:
+                    child.candidate = done[0]
+                    child.value = done[0].score
+                    self._range = (min(self._range[0], child.value), max(self._range[1], child.value))
+                else:  # pruned by an obstacle: a dead branch
+                    child.depth = self._last
                 self._backup(child)
-                eng.trace.event("rollout", iteration=it, depth=child.depth, reward=cand.score, root_value=root.value)
+                eng.trace.event("rollout", iteration=it, depth=child.depth, reward=child.value, root_value=root.value)
                 it += 1
                 yield
         finally:

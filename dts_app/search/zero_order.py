@@ -53,10 +53,10 @@ class ZeroOrder(SearchAlgorithm):
         yield
         for beam in eng.solve(beam):
             yield
-        (pivot_c,) = eng.finish(beam)
+        done = eng.finish(beam)  # empty if an obstacle pruned the pivot's path
         pivot_noise = self._root_noise(eng, (0,))
-        pivot_score = pivot_c.score
-        eng.trace.event("pivot", iteration=0, node=pivot_c.node_id, score=pivot_score)
+        pivot_score = done[0].score if done else -math.inf
+        eng.trace.event("pivot", iteration=0, node=done[0].node_id if done else None, score=pivot_score)
         yield
         c, s = math.cos(cfg.lam), math.sin(cfg.lam)
         for k in range(1, cfg.iterations + 1):
@@ -73,12 +73,15 @@ class ZeroOrder(SearchAlgorithm):
             yield
             for beam in eng.solve(beam):
                 yield
-            finals = eng.finish(beam)
-            j = max(range(n), key=lambda i: finals[i].score)
-            moved = finals[j].score > pivot_score
+            finals = eng.finish(beam)  # pruned neighbours are missing; keys name the rest
+            if not finals:
+                yield
+                continue
+            top = max(finals, key=lambda c: c.score)
+            moved = top.score > pivot_score
             if moved:
-                pivot_noise, pivot_score = noises[j].clone(), finals[j].score
-            eng.trace.event("pivot", iteration=k, node=finals[j].node_id, score=pivot_score, moved=moved)
+                pivot_noise, pivot_score = noises[top.key[1]].clone(), top.score
+            eng.trace.event("pivot", iteration=k, node=top.node_id, score=pivot_score, moved=moved)
             yield
 
     @staticmethod
