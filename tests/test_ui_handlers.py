@@ -33,6 +33,7 @@ def test_run_draws_every_view_and_counts_match(handlers):
     assert "log p₀" in {tr.name for tr in plane.data}
     assert len(gallery.data[0].x) == 6 and images == []
     assert dict(ledger)["denoiser nfe"] == 48
+    assert budget.data[-1].name == "this run"
 
 
 def test_eta_changes_the_result_with_repulsion(handlers):

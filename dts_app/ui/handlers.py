@@ -205,12 +205,25 @@ class AppHandlers:
         return out
 
     def _sweep(self, cfg: SearchConfig):
-        try:
-            from ..viz import scaling
-        except ImportError:
+        """The stored sweep of this backend/preset (``benchmarks/results/sweep_<preset>/
+        sweep.json``, written by ``python -m dts_app sweep``) as a scaling figure, if any and
+        if it used the same verifier."""
+        import json
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"sweep_{cfg.preset}" / "sweep.json"
+        if cfg.backend != "gmm" or not path.is_file():
             return None
-        fn = getattr(scaling, "app_sweep_figure", None)
-        return fn(cfg) if fn is not None else None
+        try:
+            sweep = json.loads(path.read_text())
+            scfg = sweep.get("config", {})
+            if scfg.get("backend", "gmm") != cfg.backend or scfg.get("verifier", cfg.verifier) != cfg.verifier:
+                return None
+            from ..viz.scaling import scaling_figure
+
+            return scaling_figure(sweep)
+        except (ValueError, KeyError, OSError, ImportError):
+            return None
 
     # ---- handlers --------------------------------------------------------------------
     def _status(self, res: dict, cfg: SearchConfig, note: str, secs: float) -> str:
