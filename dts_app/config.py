@@ -115,6 +115,8 @@ class ObstacleSpec:
                     raise ValueError
             else:
                 raise ConfigError(f"--obstacle: unknown kind {kind!r} (point, ball, component, class, concept)")
+        except ConfigError:
+            raise
         except ValueError:
             raise ConfigError(f"--obstacle: cannot read {text!r}") from None
         return ObstacleSpec(kind, value, **opts)

@@ -60,6 +60,7 @@ class Snapshot:
         n_nodes: nodes in the trace so far.
         done: True on the last snapshot; ``result`` is set then.
         message: why the search ended (``"finished"``, ``"budget exhausted"``, ``"stopped"``).
+        trace: the growing trace itself (a live reference, for drawing it while it grows).
     """
 
     step: int
@@ -70,6 +71,7 @@ class Snapshot:
     done: bool = False
     message: str = ""
     result: Any = None
+    trace: Any = None
 
 
 @dataclass

@@ -527,6 +527,7 @@ class Engine:
             done=done,
             message=message,
             result=result,
+            trace=self.trace,
         )
 
     def result(self, message: str = "finished") -> SearchResult:

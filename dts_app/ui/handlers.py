@@ -290,6 +290,7 @@ class AppHandlers:
         except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
             yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
             return
+        from ..search.base import iterate_search
         from ..viz.tree import tree_figure
 
         total = min(x for x in (budget, natural, cfg.n * cfg.m * (problem.path_nfe() + problem.nfe_per_step)) if x)
@@ -297,7 +298,7 @@ class AppHandlers:
         curve: list = []
         last = 0.0
         try:
-            for eng, snap in _iterate_with_engine(problem, algo, budget, lambda: state.stop):
+            for snap in iterate_search(problem, algo, budget, lambda: state.stop):
                 curve.append((snap.ledger["denoiser_nfe"], snap.best_score))
                 if snap.done:
                     res = snap.result.to_dict()
@@ -314,7 +315,7 @@ class AppHandlers:
                     frac = min(1.0, spent / total) if total else 0.0
                     bar = "█" * int(20 * frac) + "░" * (20 - int(20 * frac))
                     status = f"running… step {snap.step} · {bar} {spent:,}/{total:,} NFEs · {snap.n_nodes} nodes"
-                    tree = tree_figure(eng.trace.to_dict(with_x0=False), None)
+                    tree = tree_figure(snap.trace.to_dict(with_x0=False), None)
                     yield (state, *Outputs(status=status, tree=tree).as_tuple())
         except (ValueError, RuntimeError, OSError, KeyError, TypeError) as e:
             yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
@@ -377,26 +378,6 @@ def _note_figure(text: str):
     fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(color="#888"))
     fig.update_layout(height=300, xaxis_visible=False, yaxis_visible=False)
     return fig
-
-
-def _iterate_with_engine(problem, algorithm, budget: int, stop) -> Iterator[tuple]:
-    """:func:`dts_app.search.base.iterate_search` that also hands out its engine, so the
-    app can draw the growing tree: ``(engine, snapshot)`` after each step, then the final
-    snapshot (``done=True``) with the result; budget exhaustion and Stop end it cleanly."""
-    from ..ledger import BudgetExceeded
-    from ..search.base import Engine, SearchStopped
-
-    eng = Engine(problem, budget, stop)
-    message = "finished"
-    try:
-        for _ in algorithm.iterate(eng):
-            yield eng, eng.snapshot()
-            eng.check_stop()
-    except BudgetExceeded:
-        message = "budget exhausted"
-    except SearchStopped:
-        message = "stopped"
-    yield eng, eng.snapshot(done=True, message=message, result=eng.result(message))
 
 
 def _one_line(e: BaseException) -> str:
