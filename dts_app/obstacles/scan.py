@@ -5,23 +5,12 @@ collision rate, scores, NFEs and reverts (mean and standard error over seeds).
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 from ..config import SearchConfig
+from ..sweep import mean_se
 
 __all__ = ["scan_field"]
-
-
-def _mean_se(xs: list[float | None]) -> tuple[float | None, float | None]:
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return None, None
-    m = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return m, 0.0
-    var = sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
-    return m, math.sqrt(var / len(xs))
 
 
 def scan_field(config: SearchConfig, etas: Sequence[float], q_stars: Sequence[float], seeds: int) -> dict:
@@ -60,6 +49,6 @@ def scan_field(config: SearchConfig, etas: Sequence[float], q_stars: Sequence[fl
                 "nfe": [r.ledger.denoiser_nfe for r in runs],
                 "reverts": [r.ledger.reverts for r in runs],
             }.items():
-                row[f"{name}_mean"], row[f"{name}_se"] = _mean_se(vals)
+                row[f"{name}_mean"], row[f"{name}_se"] = mean_se(vals)
             rows.append(row)
     return {"config": config.to_dict(), "avoid": avoid, "etas": list(etas), "q_stars": list(q_stars), "seeds": seeds, "rows": rows}

@@ -243,6 +243,17 @@ class AppHandlers:
             parts.append(f"collision rate {m['collision_rate']:.2f}")
         return " · ".join(p for p in parts if p)
 
+    def _prepare(self, values: tuple) -> tuple:
+        """Validate the inputs and build ``(vals, config, problem, algorithm, budget, note)``."""
+        from ..search.registry import make_algorithm
+
+        vals = dict(zip(INPUTS, values))
+        cfg = config_from(vals)
+        problem = self._problem(cfg)
+        algo = make_algorithm(cfg.algorithm, cfg)
+        budget, note = self._capped(cfg, problem, algo)
+        return vals, cfg, problem, algo, budget, note
+
     def run(self, state: SessionState, *values) -> tuple:
         """Run a search to the end and redraw everything (the live path for sliders).
 
@@ -252,14 +263,9 @@ class AppHandlers:
             that the layout maps to "keep")."""
         t0 = time.perf_counter()
         try:
-            vals = dict(zip(INPUTS, values))
-            cfg = config_from(vals)
-            problem = self._problem(cfg)
             from ..search.base import run_search
-            from ..search.registry import make_algorithm
 
-            algo = make_algorithm(cfg.algorithm, cfg)
-            budget, note = self._capped(cfg, problem, algo)
+            vals, cfg, problem, algo, budget, note = self._prepare(values)
             res = run_search(problem, algo, budget).to_dict()
             out = self.figures(res, cfg, problem.backend, method=vals.get("embed") or "pca")
         except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
@@ -279,13 +285,7 @@ class AppHandlers:
         t0 = time.perf_counter()
         state.stop = False
         try:
-            vals = dict(zip(INPUTS, values))
-            cfg = config_from(vals)
-            problem = self._problem(cfg)
-            from ..search.registry import make_algorithm
-
-            algo = make_algorithm(cfg.algorithm, cfg)
-            budget, note = self._capped(cfg, problem, algo)
+            vals, cfg, problem, algo, budget, note = self._prepare(values)
             natural = algo.natural_nfe(problem)
         except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
             yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
