@@ -56,6 +56,13 @@ BACKENDS: dict[str, BackendSpec] = {
             presets=_gmm_presets(),
         ),
         BackendSpec(
+            "digits",
+            "Digits 8×8 (embedded model)",
+            "Class-conditional flow-matching UNet trained on scikit-learn's digits, shipped in assets/; --class K.",
+            "dts_app.backends.digits:load_digits_backend",
+            options=("model",),
+        ),
+        BackendSpec(
             "dit",
             "DiT (class-conditional ImageNet)",
             "diffusers DiT + VAE from a hub id or local dir (--model), VP ε-model converted to the linear path; --class K.",

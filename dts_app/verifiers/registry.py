@@ -30,8 +30,8 @@ VERIFIERS: dict[str, VerifierSpec] = {
         VerifierSpec(
             "oracle",
             "oracle",
-            "Ground truth: exact log-density of the target (gmm).",
-            (("gmm", "dts_app.verifiers.gmm:GMMOracle"),),
+            "Ground truth: exact log-density of the target (gmm); the independent held-out classifier (digits).",
+            (("gmm", "dts_app.verifiers.gmm:GMMOracle"), ("digits", "dts_app.verifiers.digits:DigitsOracle")),
         ),
         VerifierSpec(
             "clip",
@@ -57,6 +57,7 @@ VERIFIERS: dict[str, VerifierSpec] = {
             "A trained classifier's log-probability of the target (hackable off the data).",
             (
                 ("gmm", "dts_app.verifiers.gmm:GMMClassifier"),
+                ("digits", "dts_app.verifiers.digits:DigitsSupervised"),
                 ("dit", "dts_app.verifiers.clip:CLIPZeroShot"),
                 ("t2i", "dts_app.verifiers.clip:CLIPScore"),
             ),
@@ -67,6 +68,7 @@ VERIFIERS: dict[str, VerifierSpec] = {
             "Agreement of the clean prediction at t = 0.4 with the final sample; no labels.",
             (
                 ("gmm", "dts_app.verifiers.gmm:AnchorAgreement"),
+                ("digits", "dts_app.verifiers.digits:DigitsAgreement"),
                 ("dit", "dts_app.verifiers.dino:DinoAgreement"),
                 ("t2i", "dts_app.verifiers.dino:DinoAgreement"),
             ),

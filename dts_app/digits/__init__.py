@@ -1,0 +1,1 @@
+"""The embedded digits model: data split, flow-matching UNet, classifiers, metrics, training."""

@@ -1,0 +1,122 @@
+"""The embedded digits backend: shipped weights, verifiers, CFG cost, training command."""
+
+import json
+
+import pytest
+import torch
+
+from dts_app.__main__ import main
+from dts_app.backends.digits import DigitsBackend
+from dts_app.config import SearchConfig
+from dts_app.search.base import Engine, Problem, run_search
+from dts_app.search.problem import build_problem
+from dts_app.search.registry import ALGORITHMS, make_algorithm
+from dts_app.verifiers.registry import build_verifier
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return DigitsBackend()
+
+
+def _samples(backend, k, n, guidance=2.0, steps=16, seed=0):
+    p = Problem(backend, backend.condition(k, guidance), None, steps=steps, seed=seed, trace_scores=False)
+    eng = Engine(p)
+    beam = eng.start([(i,) for i in range(n)])
+    for beam in eng.solve(beam):
+        pass
+    return eng, eng.clean(beam)
+
+
+def test_shipped_weights_load_offline_and_are_small(backend):
+    from dts_app.backends.digits import DEFAULT_DIR
+
+    files = [p for p in DEFAULT_DIR.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 20e6
+    assert not [p for p in files if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".ckpt")]
+    assert backend.latent_shape == (1, 8, 8) and backend.data_kind == "image"
+
+
+def test_shapes_ranges_and_cfg_cost(backend):
+    eng, x0 = _samples(backend, 3, 6, guidance=2.0, steps=8)
+    assert x0.shape == (6, 1, 8, 8)
+    img = backend.decode(x0)
+    assert float(img.min()) >= 0.0 and float(img.max()) <= 1.0
+    assert eng.ledger.denoiser_nfe == 6 * 8 * 2  # classifier-free guidance: 2 forwards per image
+    eng1, _ = _samples(backend, 3, 6, guidance=1.0, steps=8)
+    assert eng1.ledger.denoiser_nfe == 6 * 8
+
+
+def test_per_class_recognition(backend):
+    oracle = backend.classifier("oracle")
+    hits = 0
+    for k in range(10):
+        _, x0 = _samples(backend, k, 8, steps=16, seed=k)
+        with torch.no_grad():
+            hits += int((oracle(x0.clamp(-1, 1)).argmax(1) == k).sum())
+    assert hits / 80 >= 0.85
+
+
+def test_verifier_scores_ordered_on_real_digits(backend):
+    s = backend.split()
+    three = s.x_heldout[s.y_heldout == 3][:10]
+    seven = s.x_heldout[s.y_heldout == 7][:10]
+    for name in ("supervised", "oracle"):
+        v = build_verifier(name, backend, 3)
+        a, b = v.score(backend.decode(three)), v.score(backend.decode(seven))
+        assert float(a.mean()) > float(b.mean()) + 2.0
+        assert (a > -1.0).float().mean() > 0.8
+    agree = build_verifier("self-supervised", backend, 3)
+    x = backend.decode(three)
+    same = agree.score(x, three)
+    other = agree.score(x, seven)
+    assert torch.allclose(same, torch.zeros(10), atol=1e-4) and (other < -0.1).all()
+
+
+def test_classifiers_are_accurate_on_heldout(backend):
+    s = backend.split()
+    for which in ("supervised", "oracle"):
+        with torch.no_grad():
+            acc = (backend.classifier(which)(s.x_heldout).argmax(1) == s.y_heldout).float().mean()
+        assert float(acc) > 0.9
+
+
+@pytest.mark.parametrize("name", list(ALGORITHMS))
+def test_every_algorithm_on_digits(backend, name):
+    cfg = SearchConfig(backend="digits", preset=None, target=5, condition=True, guidance=2.0, algorithm=name,
+                       verifier="supervised", heldout="oracle", n=3, m=2, steps=6, iterations=1, sigma=0.5,
+                       delta_f=1, delta_b=2, budget=200)  # fmt: skip
+    r = run_search(build_problem(cfg, backend=backend), make_algorithm(name, cfg), 200)
+    assert r.ledger.denoiser_nfe <= 200 and r.best is not None
+    assert r.best.shape == (1, 8, 8) and r.heldout_score is not None
+
+
+def test_avoid_class_obstacle(backend):
+    pts = backend.obstacle_points("class", 7)
+    s = backend.split()
+    assert pts.shape[1:] == (1, 8, 8) and len(pts) == int((s.y_train == 7).sum())
+    cfg = SearchConfig(backend="digits", preset=None, target=7, condition=True, n=8, steps=8, avoid="prune",
+                       q_star=0.1, obstacles=(__import__("dts_app.config", fromlist=["x"]).ObstacleSpec("class", 7),))  # fmt: skip
+    r = run_search(build_problem(cfg, backend=backend), make_algorithm("best-of-n", cfg))
+    assert r.obstacles[0]["n_points"] == len(pts)
+
+
+def test_cli_sample_images(tmp_path):
+    out = tmp_path / "d.json"
+    assert main(["sample", "--backend", "digits", "--class", "3", "--n", "4", "--steps", "8", "--guidance", "2", "--seed", "0", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    imgs = torch.tensor(d["images"])
+    assert imgs.shape == (4, 8, 8) and float(imgs.min()) >= 0 and float(imgs.max()) <= 1
+    assert d["ledger"]["denoiser_nfe"] == 4 * 8 * 2
+
+
+def test_train_command_tiny(tmp_path):
+    out = tmp_path / "model"
+    assert main(["train-digits", "--out", str(out), "--steps", "3", "--classifier-steps", "3", "--batch", "16", "--tiny"]) == 0
+    b = DigitsBackend(str(out))
+    assert (out / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["steps"] == 3 and summary["tiny"]
+    v = b.velocity(torch.zeros(2, 1, 8, 8), 0.5, b.condition(1, 2.0))
+    assert v.shape == (2, 1, 8, 8) and torch.isfinite(v).all()
+    assert main(["train-digits", "--out", str(out), "--steps", "0"]) == 2
