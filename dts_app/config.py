@@ -135,7 +135,7 @@ class SearchConfig:
     verifier_model: str | None = None  # CLIP/DINOv2 source(s) for real-model verifiers: DIR or clip=DIR,dino=DIR
     prompt: str | None = None
     target: Any = None  # class / component; None = the backend's default
-    condition: bool = False  # also condition the denoiser on the target (gmm: restrict)
+    condition: bool = False  # gmm: also restrict the mixture to the target (class-conditional backends always condition)
     guidance: float = 1.0
     algorithm: str = "best-of-n"
     verifier: str = "oracle"

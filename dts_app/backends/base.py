@@ -63,6 +63,9 @@ class Backend(ABC):
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     supports_guidance: bool = False
+    #: class-conditional models always condition on the target; the exact mixture can
+    #: sample the full mixture and be *scored* for a component (``condition`` opts in)
+    conditions_on_target: bool = True
 
     # --- conditioning ---------------------------------------------------------------
     def targets(self) -> list[Target]:

@@ -219,6 +219,7 @@ class GMMBackend(Backend):
 
     name = "gmm"
     data_kind = "points"
+    conditions_on_target = False
 
     def __init__(self, preset: str = "eight-gaussians", mixture: GaussianMixture | None = None):
         self.preset = preset

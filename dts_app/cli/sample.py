@@ -61,7 +61,7 @@ def sample_payload(config: SearchConfig) -> dict:
 
 def main(args) -> int:
     try:
-        config = config_from_args(args, condition=args.condition or args.backend != "gmm")
+        config = config_from_args(args, condition=args.condition)
         payload = sample_payload(config)
     except ConfigError as e:
         return fail(str(e))

@@ -57,7 +57,7 @@ def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
 
 def main(args) -> int:
     try:
-        config = config_from_args(args, condition=args.condition or args.backend != "gmm")
+        config = config_from_args(args, condition=args.condition)
         payload = search_payload(config, with_x0=not args.no_x0)
     except (ConfigError, BudgetExceeded) as e:
         return fail(str(e))

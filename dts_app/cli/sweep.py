@@ -44,7 +44,7 @@ def main(args) -> int:
     try:
         if args.seeds < 1:
             raise ConfigError("--seeds: must be ≥ 1")
-        config = config_from_args(args, condition=args.condition or args.backend != "gmm")
+        config = config_from_args(args, condition=args.condition)
         out = Path(args.out)
         if args.etas is not None or args.q_stars is not None:
             from ..obstacles.scan import scan_field

@@ -38,7 +38,8 @@ def build_problem(
     if config.target is None and config.prompt is not None and "prompt" in BACKENDS[config.backend].options:
         target = config.prompt  # text-to-image: the prompt is the target (one cached model serves every prompt)
     try:
-        cond = backend.condition(target if config.condition else None, config.guidance)
+        conditioned = config.condition or backend.conditions_on_target
+        cond = backend.condition(target if conditioned else None, config.guidance)
         verifier = build_verifier(config.verifier, backend, target) if verifiers else None
         heldout = build_verifier(config.heldout, backend, target) if verifiers and config.heldout else None
     except ValueError as e:
