@@ -352,9 +352,7 @@ class Engine:
             D, inside = self.problem.avoidance.measure(x0, x, t)
         s, h = self._diagnostics(x0, anchor)
         if s is not None:
-            j = int(torch.argmax(s))
-            if self._best_partial is None or float(s[j]) > self._best_partial[0]:
-                self._best_partial = (float(s[j]), x0[j].detach().clone(), -1)
+            self._note_partial(s, x0)
         return self.trace.add_batch(parents, i, t, keys, x0, status, s, h, D, inside)
 
     def _update_anchor(self, anchor: Tensor | None, x0: Tensor, t: float) -> Tensor | None:
@@ -484,7 +482,16 @@ class Engine:
             node = self.trace.nodes[nid]
             node.score = float(s[j])
             node.heldout_score = None if h is None else float(h[j])
+        self._note_partial(s, x0)
         return s, h
+
+    def _note_partial(self, scores: Tensor, x0: Tensor) -> None:
+        """Remember the best scored clean prediction (returned if no path finishes)."""
+        if len(scores) == 0:
+            return
+        j = int(torch.argmax(scores))
+        if self._best_partial is None or float(scores[j]) > self._best_partial[0]:
+            self._best_partial = (float(scores[j]), x0[j].detach().clone(), -1)
 
     def finish(self, beam: Beam, scores: Tensor | None = None, heldout: Tensor | None = None) -> list[Candidate]:
         """Score (if not given) finished rows at t = 0, mark their nodes final, keep them.
