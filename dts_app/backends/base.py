@@ -66,6 +66,8 @@ class Backend(ABC):
     #: class-conditional models always condition on the target; the exact mixture can
     #: sample the full mixture and be *scored* for a component (``condition`` opts in)
     conditions_on_target: bool = True
+    #: verifiers cheap enough to score every trace node for the UI (diagnostics)
+    cheap_scores: bool = False
 
     # --- conditioning ---------------------------------------------------------------
     def targets(self) -> list[Target]:

@@ -33,6 +33,7 @@ class DigitsBackend(Backend):
     data_kind = "image"
     latent_shape = (1, 8, 8)
     supports_guidance = True
+    cheap_scores = True  # 8×8 classifiers: scoring every node for the UI costs little
 
     def __init__(self, model: str | Path | None = None):
         from diffusers import UNet2DModel

@@ -89,7 +89,8 @@ class Problem:
         seed: base seed of every stream.
         avoidance: obstacles with an avoidance mode, or ``None``.
         trace_scores: score every node (not just scored candidates) for the trace with both
-            verifiers, counted as ``diagnostic_calls``; defaults to on for point data.
+            verifiers, counted as ``diagnostic_calls``; defaults to on for point data and
+            backends with cheap verifiers (digits).
         config: the :class:`~dts_app.config.SearchConfig` it came from, if any.
     """
 
@@ -112,7 +113,7 @@ class Problem:
             raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_COST)}")
         self.grid = time_grid(self.steps, self.shift)
         if self.trace_scores is None:
-            self.trace_scores = self.backend.data_kind == "points"
+            self.trace_scores = self.backend.data_kind == "points" or self.backend.cheap_scores
 
     @property
     def nfe_per_step(self) -> int:

@@ -77,7 +77,7 @@ def config_from(values: dict) -> SearchConfig:
             raise ConfigError(f"{k}: expected a number, got {v!r}") from None
     cfg = SearchConfig(
         backend=values.get("backend") or "gmm",
-        preset=values.get("preset") or None,
+        preset=(values.get("preset") or None) if _has_presets(values.get("backend") or "gmm") else None,
         target=_target(values.get("target")),
         algorithm=values.get("algorithm") or "best-of-n",
         verifier=values.get("verifier") or "oracle",
@@ -185,6 +185,7 @@ class AppHandlers:
             out.plane = _note_figure("the true plane is drawn for 2-D gmm presets")
         if backend.data_kind == "image":
             out.images = image_gallery(self._images(res, backend), best)
+            out.gallery = _note_figure("final candidates are shown as images below")
         else:
             out.gallery = points_gallery_figure(res["candidates"], best)
             out.images = []
@@ -369,6 +370,12 @@ def _finals_curve(res: dict) -> list[tuple[float, float]]:
         best = c["score"] if best is None else max(best, c["score"])
         out.append((round(total * k / len(cands), 1), best))
     return out
+
+
+def _has_presets(backend: str) -> bool:
+    from ..backends.registry import BACKENDS
+
+    return bool(BACKENDS[backend].presets) if backend in BACKENDS else True
 
 
 def _note_figure(text: str):
