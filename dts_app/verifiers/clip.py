@@ -119,13 +119,18 @@ class ClipModel:
         return F.normalize(out.float(), dim=-1)
 
 
+def cached_model(backend: Any, kind: str, cls: type) -> Any:
+    """``cls(source, device, dtype)`` for the backend's ``kind`` verifier source, loaded
+    once per backend instance and source (kept in ``backend.hf_cache``)."""
+    key = (kind, verifier_source(backend, kind))
+    if key not in backend.hf_cache:
+        backend.hf_cache[key] = cls(key[1], backend.device, getattr(backend, "model_dtype", torch.float32))
+    return backend.hf_cache[key]
+
+
 def clip_for(backend: Any) -> ClipModel:
     """The backend's CLIP model (loaded once per backend instance and source)."""
-    src = verifier_source(backend, "clip")
-    key = ("clip", src)
-    if key not in backend.hf_cache:
-        backend.hf_cache[key] = ClipModel(src, backend.device, getattr(backend, "model_dtype", torch.float32))
-    return backend.hf_cache[key]
+    return cached_model(backend, "clip", ClipModel)
 
 
 def _prompt_for(backend: Any, target: Any) -> str:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .base import Verifier
-from .clip import preprocess, verifier_source
+from .clip import cached_model, preprocess
 
 __all__ = ["DinoModel", "dino_for", "DinoAgreement", "save_random_dino"]
 
@@ -44,11 +44,7 @@ class DinoModel:
 
 def dino_for(backend: Any) -> DinoModel:
     """The backend's DINOv2 model (loaded once per backend instance and source)."""
-    src = verifier_source(backend, "dino")
-    key = ("dino", src)
-    if key not in backend.hf_cache:
-        backend.hf_cache[key] = DinoModel(src, backend.device, getattr(backend, "model_dtype", torch.float32))
-    return backend.hf_cache[key]
+    return cached_model(backend, "dino", DinoModel)
 
 
 class DinoAgreement(Verifier):
