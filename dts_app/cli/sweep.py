@@ -54,7 +54,7 @@ def main(args) -> int:
             qs = _floats(args.q_stars, "--q-stars") if args.q_stars else [config.q_star]
             scan = scan_field(config, etas, qs, args.seeds)
             write_json(str(out / "field_scan.json"), scan)
-            field_figure(scan).write_html(out / "field_scan.html", include_plotlyjs="cdn")
+            field_figure(scan).write_html(out / "field_scan.html", include_plotlyjs=True)  # offline: no CDN
             print(f"wrote {out / 'field_scan.json'} and {out / 'field_scan.html'}")
             return 0
         from ..sweep import run_sweep
