@@ -21,6 +21,7 @@ SLIDERS: tuple[str, ...] = ("n", "m", "eta", "q_star", "steps", "budget", "seed"
 LIVE: tuple[str, ...] = ("eta", "q_star", "n", "m")
 INPUTS: tuple[str, ...] = (
     "backend", "preset", "target", "algorithm", "verifier", "heldout", *SLIDERS, "solver", "avoid", "obstacles", "embed",
+    "model", "prompt", "verifier_model",
 )
 NFE_CAP: dict[str, int] = {"points": 200_000, "embedded-image": 50_000, "image": 2_000}
 
@@ -31,7 +32,8 @@ def input_values(**changes: Any) -> list:
     d = SearchConfig()
     base = {k: getattr(d, k) for k in SLIDERS}
     base.update(backend=d.backend, preset=d.preset, target=None, algorithm=d.algorithm, verifier=d.verifier,
-                heldout="supervised", solver=d.solver, avoid=d.avoid, obstacles="", embed="pca")
+                heldout="supervised", solver=d.solver, avoid=d.avoid, obstacles="", embed="pca",
+                model="", prompt="", verifier_model="")
     unknown = set(changes) - set(INPUTS)
     if unknown:
         raise ValueError(f"unknown controls: {', '.join(sorted(unknown))}")
@@ -85,6 +87,9 @@ def config_from(values: dict) -> SearchConfig:
         solver=values.get("solver") or "euler",
         avoid=values.get("avoid") or "none",
         obstacles=parse_obstacles(values.get("obstacles") or ""),
+        model=(values.get("model") or "").strip() or None,
+        prompt=(values.get("prompt") or "").strip() or None,
+        verifier_model=(values.get("verifier_model") or "").strip() or None,
         **kw,
     )
     return cfg.validate()

@@ -83,6 +83,12 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                 c["backend"] = gr.Dropdown([(s.label, s.name) for s in BACKENDS.values()], value=d.backend, label="backend",
                                            info="Model family: gmm is exact and instant; image backends need a model.")
+                with gr.Accordion("real model (dit / t2i)", open=False):
+                    c["model"] = gr.Textbox(value="", label="model: hub id or local directory",
+                                            info="Loaded only when you name it (safetensors only, no remote code).")
+                    c["prompt"] = gr.Textbox(value="", label="prompt (t2i)", info="The text the image should match.")
+                    c["verifier_model"] = gr.Textbox(value="", label="verifier model (CLIP / DINOv2)",
+                                                     info="A hub id or directory, or clip=...,dino=... for both.")
                 c["preset"] = gr.Dropdown(list(BACKENDS[d.backend].presets), value=d.preset, label="preset",
                                           info="Which mixture (gmm) to search in.")
                 c["target"] = gr.Dropdown(targets, value=target0, label="target (component / class)", allow_custom_value=True,
