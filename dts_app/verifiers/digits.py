@@ -33,7 +33,8 @@ class DigitsClassifierScore(Verifier):
 
     @torch.no_grad()
     def score(self, x0: Tensor, anchor: Tensor | None = None) -> Tensor:
-        return torch.log_softmax(self.net(_model_space(x0)), dim=1)[:, self.target]
+        # float64: confident samples would otherwise all tie at exactly 0.0 in float32
+        return torch.log_softmax(self.net(_model_space(x0)).double(), dim=1)[:, self.target].float()
 
 
 class DigitsSupervised(DigitsClassifierScore):
