@@ -23,6 +23,7 @@ INPUTS: tuple[str, ...] = (
     "backend", "preset", "target", "algorithm", "verifier", "heldout", *SLIDERS, "solver", "avoid", "obstacles", "embed",
     "model", "prompt", "verifier_model",
 )
+LIVE_TREE_MAX = 4000  # nodes drawn while a run streams
 NFE_CAP: dict[str, int] = {"points": 200_000, "embedded-image": 50_000, "image": 2_000}
 
 
@@ -321,7 +322,9 @@ class AppHandlers:
                     frac = min(1.0, spent / total) if total else 0.0
                     bar = "█" * int(20 * frac) + "░" * (20 - int(20 * frac))
                     status = f"running… step {snap.step} · {bar} {spent:,}/{total:,} NFEs · {snap.n_nodes} nodes"
-                    tree = tree_figure(snap.trace.to_dict(with_x0=False), None)
+                    # a live tree past LIVE_TREE_MAX nodes would stall the browser (it must
+                    # stay responsive for Stop): then only the status moves until the end
+                    tree = tree_figure(snap.trace.to_dict(with_x0=False), None) if snap.n_nodes <= LIVE_TREE_MAX else None
                     yield (state, *Outputs(status=status, tree=tree).as_tuple())
         except (ValueError, RuntimeError, OSError, KeyError, TypeError) as e:
             yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
