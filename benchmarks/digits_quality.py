@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def sample_class(backend, k: int, n: int, steps: int, guidance: float, seed: int) -> torch.Tensor:
-    from dts_app.search.base import Engine, Problem
+    from dts_app.search import Engine, Problem
 
     p = Problem(backend, backend.condition(k, guidance), None, steps=steps, seed=seed, trace_scores=False)
     eng = Engine(p)
@@ -45,7 +45,7 @@ def main() -> None:
 
     from dts_app.backends.digits import DigitsBackend
     from dts_app.config import SearchConfig
-    from dts_app.search.base import run_search
+    from dts_app.search import run_search
     from dts_app.search.problem import build_problem
     from dts_app.search.registry import make_algorithm
     from dts_app.verifiers.digits import frechet_distance, inception_score
@@ -74,7 +74,6 @@ def main() -> None:
     is_ = {"generated": inception_score(gen, oracle), "real_heldout": inception_score(split.x_heldout, oracle)}
     # best-of-8 (supervised verifier) vs plain sampling, held-out oracle log-prob, same seeds
     plain, bo8 = [], []
-    cache = {("digits", None, None, None): b}
     for k in range(10):
         for seed in range(3):
             cfg = SearchConfig(backend="digits", preset=None, target=k, condition=True, guidance=args.guidance,

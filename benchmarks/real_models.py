@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
 SMALL = dict(sample_size=16, layers=4, heads=4, head_dim=32, patch_size=2, vae_channels=(32, 32))
 FULL = dict(sample_size=32, layers=28, heads=16, head_dim=72, patch_size=2, vae_channels=(128, 256, 512, 512))
@@ -78,8 +78,8 @@ def device_peak(device: torch.device, override: float | None) -> tuple[float, st
 
 
 def build(tmp: Path, full: bool, device: str, dtype: str | None):
-    from dts_app.backends.dit import load_dit, save_random_dit
-    from dts_app.verifiers.clip import save_random_clip
+    from dts_app.backends.dit import load_dit
+    from dts_app.testing import save_random_clip, save_random_dit
 
     save_random_dit(tmp / "dit", **(FULL if full else SMALL))
     save_random_clip(str(tmp / "clip"))
@@ -115,7 +115,7 @@ class Clock:
 
 
 def run_engine(backend, algorithm: str, args, budget: int | None = None, **extra) -> dict:
-    from dts_app.search.base import run_search
+    from dts_app.search import run_search
     from dts_app.search.problem import build_problem
     from dts_app.search.registry import make_algorithm
 
@@ -165,12 +165,12 @@ def throughput(
                 row["skipped"] = f"compile budget of {compile_budget:.0f} s spent ({spent:.0f} s)"
                 rows.append(row)
                 continue
-            first, _ = timed(lambda: backend.velocity(x, 0.5, cond), backend.device)
+            first, _ = timed(lambda x=x: backend.velocity(x, 0.5, cond), backend.device)
             spent += first
             row["first_call_s"] = first
             reps, total = 0, 0.0
             while total < seconds or reps < 2:
-                dt, _ = timed(lambda: backend.velocity(x, 0.5, cond), backend.device)
+                dt, _ = timed(lambda x=x: backend.velocity(x, 0.5, cond), backend.device)
                 reps, total = reps + 1, total + dt
             row["image_nfe_per_s"] = b * reps / total
             if not compiled:
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 flops = {r["batch"]: r["flops_per_image"] for r in out["throughput"] if "flops_per_image" in r}
                 out["throughput_compiled"] = throughput(backend, batches, peak, args.seconds, True, args.compile_budget, flops)
-            except Exception as e:  # noqa: BLE001 (a compiler failure is a result to record, not a crash)
+            except Exception as e:
                 out["throughput_compiled"] = [{"skipped": f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"}]
         out["trace_x0_storage"] = trace_cost(backend, args.steps, args.n)
     out["wall_s"] = time.perf_counter() - t_start

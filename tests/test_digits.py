@@ -8,7 +8,7 @@ import torch
 from dts_app.__main__ import main
 from dts_app.backends.digits import DigitsBackend
 from dts_app.config import SearchConfig
-from dts_app.search.base import Engine, Problem, run_search
+from dts_app.search import Engine, Problem, run_search
 from dts_app.search.problem import build_problem
 from dts_app.search.registry import ALGORITHMS, make_algorithm
 from dts_app.verifiers.registry import build_verifier

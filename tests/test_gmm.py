@@ -71,3 +71,73 @@ def test_presets_have_declared_structure():
     assert float(d[~torch.eye(5, dtype=bool)].min()) > 5.0  # well separated
     with pytest.raises(ValueError, match="preset"):
         make_preset("nope")
+
+
+def test_backend_contract_builtin_obstacles_and_reference_mixture():
+    trap = GMMBackend("trap")
+    assert trap.builtin_obstacles() == (("component", 1),)
+    assert GMMBackend("eight-gaussians").builtin_obstacles() == ()
+    assert trap.reference_mixture() is trap.mixture
+    assert not trap.has_decoder and trap.verifier_model is None and trap.model_dtype == torch.float32
+    assert not hasattr(trap, "avoid_components") and not hasattr(trap, "prior")
+
+
+def test_model_cache_builds_each_key_once_under_concurrency():
+    import threading
+    import time
+
+    from dts_app.backends.cache import ModelCache
+
+    b = GMMBackend("hack")
+    assert b.cache is b.cache and isinstance(b.cache, ModelCache)
+    assert GMMBackend("hack").cache is not b.cache  # one per instance
+    calls: list[int] = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.05)
+        return object()
+
+    out: list[object] = []
+    threads = [threading.Thread(target=lambda: out.append(b.cache.get("k", slow))) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(calls) == 1 and len(out) == 8 and all(o is out[0] for o in out)
+    assert "k" in b.cache and len(b.cache) == 1
+
+    def boom():
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        b.cache.get("bad", boom)
+    assert "bad" not in b.cache and b.cache.get("bad", lambda: 3) == 3  # a failed build is retried
+    b.cache.clear()
+    assert len(b.cache) == 0 and "k" not in b.cache
+
+
+def test_linear_classifier_fitted_once_per_backend():
+    from dts_app.verifiers.gmm import fit_linear_classifier
+
+    b = GMMBackend("hack")
+    w, c = fit_linear_classifier(b)
+    assert fit_linear_classifier(b)[0] is w and w.dtype == torch.float64 and w.shape == (2, 2)
+    assert ("linear-classifier" in b.cache) and len(b.cache) == 1
+
+
+def test_registries_keep_their_messages():
+    from dts_app.backends.registry import BACKENDS, load_backend
+    from dts_app.verifiers.registry import VERIFIERS, build_verifier, verifiers_for
+
+    assert list(BACKENDS) == ["gmm", "digits", "dit", "t2i"] and BACKENDS.spec("gmm").presets
+    with pytest.raises(ValueError, match=r"^unknown backend 'x'; choose one of gmm, digits, dit, t2i$"):
+        load_backend("x")
+    assert isinstance(load_backend("gmm", preset="trap", model="ignored"), GMMBackend)
+    assert verifiers_for("gmm") == ["oracle", "supervised", "self-supervised"] and "clip" in VERIFIERS
+    b = GMMBackend("trap")
+    with pytest.raises(ValueError, match=r"^unknown verifier 'x'; choose one of oracle, clip, "):
+        build_verifier("x", b, 2)
+    with pytest.raises(ValueError, match="not available for backend 'gmm'; choose one of oracle, supervised"):
+        build_verifier("clip", b, 2)
+    assert build_verifier("oracle", b, 2).score(b.mixture.means[2:3].float()).shape == (1,)

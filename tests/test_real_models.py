@@ -17,19 +17,20 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from dts_app.backends.dit import VPTable, load_dit, save_random_dit, timestep_from_alpha_bar  # noqa: E402
-from dts_app.backends.hf import HFLoadError  # noqa: E402
-from dts_app.backends.t2i import load_t2i, save_random_sd3, save_random_sd_unet  # noqa: E402
-from dts_app.config import ConfigError, SearchConfig  # noqa: E402
-from dts_app.interpolant import linear_to_vp, vp_to_linear  # noqa: E402
-from dts_app.ledger import Ledger  # noqa: E402
-from dts_app.backends.base import Field  # noqa: E402
-from dts_app.search.base import run_search  # noqa: E402
-from dts_app.search.problem import build_problem  # noqa: E402
-from dts_app.search.registry import ALGORITHMS, make_algorithm  # noqa: E402
-from dts_app.verifiers.clip import clip_for, preprocess, save_random_clip  # noqa: E402
-from dts_app.verifiers.dino import save_random_dino  # noqa: E402
-from dts_app.verifiers.registry import verifiers_for  # noqa: E402
+from dts_app.backends.base import Field
+from dts_app.backends.clip_model import clip_for, preprocess
+from dts_app.backends.dit import load_dit
+from dts_app.backends.hf import HFLoadError
+from dts_app.backends.t2i import load_t2i
+from dts_app.backends.vp import VPTable, timestep_from_alpha_bar
+from dts_app.config import ConfigError, SearchConfig
+from dts_app.interpolant import linear_to_vp, vp_to_linear
+from dts_app.ledger import Ledger
+from dts_app.search import run_search
+from dts_app.search.problem import build_problem
+from dts_app.search.registry import ALGORITHMS, make_algorithm
+from dts_app.testing import save_random_clip, save_random_dino, save_random_dit, save_random_sd3, save_random_sd_unet
+from dts_app.verifiers.registry import verifiers_for
 
 torch.set_num_threads(1)
 
@@ -363,3 +364,36 @@ def test_concept_obstacle_search_runs(dirs, t2i):
     res = run_search(problem, make_algorithm("best-of-n", cfg), cfg.budget)
     assert res.best is not None and res.ledger.denoiser_nfe == 2 * 4 * 2
     assert all(n.D is not None and n.D >= 0 for n in res.tree.nodes)  # distances in CLIP space were measured
+
+
+def test_backends_never_import_verifiers_and_fixtures_stay_out():
+    """Dependency direction: verifiers → backends; test fixtures live in dts_app.testing."""
+    import ast
+    from pathlib import Path
+
+    import dts_app
+
+    root = Path(dts_app.__file__).parent
+    for path in [*root.joinpath("backends").glob("*.py"), *root.joinpath("verifiers").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                mod = "." * node.level + (node.module or "")
+                assert "testing" not in mod, f"{path.name} imports {mod}"
+                if path.parent.name == "backends":
+                    assert "verifiers" not in mod, f"{path.name} imports {mod}"
+            if isinstance(node, ast.FunctionDef):
+                assert not node.name.startswith(("save_random", "save_tiny")), f"{path.name}: {node.name}"
+
+
+def test_dit_and_t2i_share_the_latent_backend(dit, t2i):
+    from dts_app.backends.latent import LatentBackend
+
+    for b in (dit, *t2i.values()):
+        assert isinstance(b, LatentBackend) and b.has_decoder and b.builtin_obstacles() == ()
+        assert b.reference_mixture() is None and b.vae is not None and b.net is not None
+        x0 = torch.zeros(2, *b.latent_shape)
+        img = b.decode(x0)
+        assert img.shape[:2] == (2, 3) and float(img.min()) >= 0 and float(img.max()) <= 1
+    assert dit.shift_factor is None and t2i["sd3"].shift_factor == pytest.approx(0.0609)
+    clip = clip_for(dit)
+    assert clip_for(dit) is clip and ("clip", clip.source) in dit.cache  # one copy per backend

@@ -1,9 +1,8 @@
 """The app drives real-model backends through its model / verifier-model boxes."""
 
-from dts_app.backends.dit import save_random_dit
+from dts_app.testing import save_random_clip, save_random_dit
 from dts_app.ui.handlers import AppHandlers, input_values
 from dts_app.ui.state import SessionState
-from dts_app.verifiers.clip import save_random_clip
 
 
 def test_dit_through_the_app(tmp_path):
@@ -13,7 +12,7 @@ def test_dit_through_the_app(tmp_path):
     vals = dict(backend="dit", preset=None, target=207, verifier="clip", heldout="clip-zeroshot", n=2, steps=4, guidance=4.0)
     out = h.run(s, *input_values(**vals, model=str(tmp_path / "dit"), verifier_model=str(tmp_path / "clip")))
     assert out[1].startswith("**finished**") and "16 NFEs" in out[1]  # 2 paths × 4 steps × 2 (CFG)
-    assert len(s.result["candidates"]) == 2 and len(out[7]) == 2  # two decoded images in the gallery
+    assert len(s.result.candidates) == 2 and len(out[7]) == 2  # two decoded images in the gallery
     out = h.run(s, *input_values(**vals))
     assert out[1].startswith("⚠️") and "model" in out[1]
-    assert len(s.result["candidates"]) == 2  # the previous result stays
+    assert len(s.result.candidates) == 2  # the previous result stays

@@ -9,20 +9,34 @@ velocity) to the convention of :mod:`dts_app.interpolant` *once*, inside
 Search code never calls :meth:`Backend.velocity` directly: it goes through
 :class:`Field`, which binds a condition, charges the ledger before each call and chunks
 large batches.
+
+Everything the search, the obstacles, the verifiers and the UI may ask of a backend is
+declared here (no attribute probing): :attr:`Backend.has_decoder`,
+:attr:`Backend.verifier_model`, :attr:`Backend.model_dtype`,
+:meth:`Backend.builtin_obstacles`, :meth:`Backend.reference_mixture` and the per-instance
+:attr:`Backend.cache`.
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ..ledger import Ledger
+from .cache import ModelCache
 
-__all__ = ["Condition", "Target", "Backend", "Field"]
+if TYPE_CHECKING:
+    from .mixture import GaussianMixture
+
+__all__ = ["Condition", "Target", "Backend", "Field", "ModelCache"]
+
+_CACHE_INIT = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,26 @@ class Backend(ABC):
     conditions_on_target: bool = True
     #: verifiers cheap enough to score every trace node for the UI (diagnostics)
     cheap_scores: bool = False
+    #: :meth:`decode` runs a learned decoder (a VAE) that the ledger counts
+    #: (:meth:`Field.decode`); False where decoding is a cheap fixed map
+    has_decoder: bool = False
+    #: CLIP/DINOv2 source(s) for the real-model verifiers: ``SRC`` or ``clip=SRC,dino=SRC``
+    verifier_model: str | None = None
+    #: dtype of the network weights (``dtype`` is that of the states, velocities and ODE)
+    model_dtype: torch.dtype = torch.float32
+
+    # --- per-instance cache ---------------------------------------------------------
+    @property
+    def cache(self) -> ModelCache:
+        """Things built once per backend instance (verifier models, encoded prompts,
+        fitted classifiers), thread-safe; created on first use."""
+        c = self.__dict__.get("_model_cache")
+        if c is None:
+            with _CACHE_INIT:
+                c = self.__dict__.get("_model_cache")
+                if c is None:
+                    c = self.__dict__["_model_cache"] = ModelCache()
+        return c
 
     # --- conditioning ---------------------------------------------------------------
     def targets(self) -> list[Target]:
@@ -101,6 +135,11 @@ class Backend(ABC):
         return x0
 
     # --- obstacles ------------------------------------------------------------------
+    def builtin_obstacles(self) -> tuple[tuple[str, Any], ...]:
+        """Obstacles the backend defines itself, as ``(kind, value)`` pairs in the kinds
+        of :meth:`obstacle_points` (gmm ``trap``: ``(("component", 1),)``); default none."""
+        return ()
+
     def obstacle_points(self, kind: str, value: Any) -> Tensor:
         """Points ``[P, *latent_shape]`` in x̂0 space for a backend-specific obstacle kind
         (gmm ``component``, digits ``class``, ...). Generic kinds (``point``, ``ball``) are
@@ -113,19 +152,14 @@ class Backend(ABC):
         return "x0", None
 
     # --- description ----------------------------------------------------------------
+    def reference_mixture(self) -> GaussianMixture | None:
+        """The exact Gaussian mixture behind the backend (gmm), else ``None``: lets views
+        draw true densities and tests compare with closed forms."""
+        return None
+
     def describe(self) -> dict:
         """JSON-serialisable description of the backend (for the CLI and traces)."""
         return {"name": self.name, "latent_shape": list(self.latent_shape)}
-
-    def prior(self, n: int, gens: list[torch.Generator] | None = None) -> Tensor:
-        """Standard-normal noise ``[n, *latent_shape]`` at t = 1, one stream per candidate."""
-        from ..rng import randn_per
-
-        if gens is None:
-            return torch.randn((n, *self.latent_shape), device=self.device, dtype=self.dtype)
-        if len(gens) != n:
-            raise ValueError(f"need {n} generators, got {len(gens)}")
-        return randn_per(gens, self.latent_shape, device=self.device, dtype=self.dtype)
 
 
 @dataclass
@@ -141,7 +175,6 @@ class Field:
     cond: Condition
     ledger: Ledger
     max_batch: int = 4096
-    on_call: Callable[[int], None] | None = field(default=None, repr=False)
 
     @property
     def cost_per_image(self) -> int:
@@ -149,8 +182,6 @@ class Field:
 
     def __call__(self, x: Tensor, t: float | Tensor) -> Tensor:
         self.ledger.charge_denoiser(x.shape[0], self.cost_per_image)
-        if self.on_call is not None:
-            self.on_call(x.shape[0])
         if x.shape[0] <= self.max_batch:
             return self.backend.velocity(x, t, self.cond)
         tt = torch.as_tensor(t)

@@ -1,18 +1,19 @@
 """The one backend registry: drives CLI dispatch, ``--help`` and the UI's dropdown.
 
 Entries name their loader as ``"module:function"`` so that heavy backends (diffusers,
-transformers) are imported only when chosen. A loader takes keyword options (``preset``,
-``model``, ``device``, ...) and returns a :class:`~dts_app.backends.base.Backend`.
+transformers) are imported only when chosen (:func:`dts_app.registry.load_object`). A
+loader takes keyword options (``preset``, ``model``, ``device``, ...) and returns a
+:class:`~dts_app.backends.base.Backend`.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 
+from ..registry import Registry, load_object
 from .base import Backend
 
-__all__ = ["BackendSpec", "BACKENDS", "load_backend", "backend_names"]
+__all__ = ["BackendSpec", "BACKENDS", "load_backend"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ def _gmm_presets() -> tuple[str, ...]:
     return tuple(PRESETS)
 
 
-BACKENDS: dict[str, BackendSpec] = {
-    s.name: s
-    for s in [
+BACKENDS: Registry[BackendSpec] = Registry(
+    "backend",
+    [
         BackendSpec(
             "gmm",
             "Gaussian mixture (exact)",
@@ -78,20 +79,13 @@ BACKENDS: dict[str, BackendSpec] = {
             options=("model", "prompt", "device", "dtype", "compile", "verifier_model"),
             embedded=False,
         ),
-    ]
-}
-
-
-def backend_names() -> list[str]:
-    return list(BACKENDS)
+    ],
+)
 
 
 def load_backend(name: str, **options) -> Backend:
     """Instantiate backend ``name`` with the options its spec accepts (others ignored)."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    spec = BACKENDS[name]
-    module, attr = spec.loader.split(":")
-    factory = getattr(importlib.import_module(module), attr)
+    spec = BACKENDS.spec(name)
+    factory = load_object(spec.loader)
     kwargs = {k: v for k, v in options.items() if k in spec.options and v is not None}
     return factory(**kwargs)

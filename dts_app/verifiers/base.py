@@ -20,9 +20,7 @@ from abc import ABC, abstractmethod
 
 from torch import Tensor
 
-__all__ = ["Verifier", "KINDS"]
-
-KINDS = ("oracle", "supervised", "self_supervised")
+__all__ = ["Verifier"]
 
 
 class Verifier(ABC):
@@ -32,10 +30,6 @@ class Verifier(ABC):
     kind: str = "oracle"
     #: time at which the engine records the anchor x̂0 (self-supervised verifiers only)
     anchor_t: float | None = None
-
-    @property
-    def needs_anchor(self) -> bool:
-        return self.anchor_t is not None
 
     @abstractmethod
     def score(self, x0: Tensor, anchor: Tensor | None = None) -> Tensor:

@@ -15,10 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..backends.base import Backend
+from ..backends.clip_model import cached_model, preprocess
+from ..backends.hf import load_pretrained
 from .base import Verifier
-from .clip import cached_model, preprocess
 
-__all__ = ["DinoModel", "dino_for", "DinoAgreement", "save_random_dino"]
+__all__ = ["DinoModel", "dino_for", "DinoAgreement"]
 
 
 class DinoModel:
@@ -26,8 +28,6 @@ class DinoModel:
 
     def __init__(self, source: str, device: torch.device, dtype: torch.dtype):
         from transformers import AutoImageProcessor, AutoModel
-
-        from ..backends.hf import load_pretrained
 
         self.source, self.device, self.dtype = source, device, dtype
         self.model = load_pretrained(AutoModel, source, dtype=dtype).to(device).eval().requires_grad_(False)
@@ -42,7 +42,7 @@ class DinoModel:
         return F.normalize(feat.float(), dim=-1)
 
 
-def dino_for(backend: Any) -> DinoModel:
+def dino_for(backend: Backend) -> DinoModel:
     """The backend's DINOv2 model (loaded once per backend instance and source)."""
     return cached_model(backend, "dino", DinoModel)
 
@@ -51,7 +51,7 @@ class DinoAgreement(Verifier):
     name, kind = "dino-agreement", "self_supervised"
     anchor_t = 0.4
 
-    def __init__(self, backend: Any, target: Any):
+    def __init__(self, backend: Backend, target: Any):
         self.backend = backend
         self.dino = dino_for(backend)
 
@@ -65,17 +65,3 @@ class DinoAgreement(Verifier):
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "anchor_t": self.anchor_t, "model": self.dino.source}
-
-
-def save_random_dino(path: str, image_size: int = 32, seed: int = 0) -> str:
-    """A random tiny DINOv2 with its image processor, for tests."""
-    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
-
-    torch.manual_seed(seed)
-    Dinov2Model(Dinov2Config(image_size=image_size, patch_size=8, hidden_size=32, num_hidden_layers=2,
-                             num_attention_heads=4, intermediate_size=37)).save_pretrained(path, safe_serialization=True)  # fmt: skip
-    BitImageProcessor(
-        size={"shortest_edge": image_size + 4}, crop_size={"height": image_size, "width": image_size},
-        do_center_crop=True, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
-    ).save_pretrained(path)  # fmt: skip
-    return path

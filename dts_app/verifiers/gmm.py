@@ -41,27 +41,28 @@ class GMMOracle(Verifier):
 def fit_linear_classifier(backend: GMMBackend, n: int = 4000, seed: int = 1234, iters: int = 100):
     """Fit ``softmax(W x + b)`` on ``n`` exact mixture samples with L-BFGS (deterministic).
 
-    Returns ``(W [K, D], b [K])`` in float64. Cached on the backend instance.
+    Returns ``(W [K, D], b [K])`` in float64. Cached in the backend's
+    :attr:`~dts_app.backends.base.Backend.cache` (one fit per backend instance).
     """
-    cached = getattr(backend, "_linear_classifier", None)
-    if cached is not None:
-        return cached
-    gen = torch.Generator().manual_seed(seed)
-    x, y = backend.mixture.sample(n, gen)
-    k, d = backend.mixture.n_components, backend.mixture.dim
-    w = torch.zeros(k, d, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=iters, line_search_fn="strong_wolfe")
 
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x @ w.T + b, y) + 1e-4 * (w**2).sum()
-        loss.backward()
-        return loss
+    def fit():
+        gen = torch.Generator().manual_seed(seed)
+        x, y = backend.mixture.sample(n, gen)
+        k, d = backend.mixture.n_components, backend.mixture.dim
+        w = torch.zeros(k, d, dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([w, b], max_iter=iters, line_search_fn="strong_wolfe")
 
-    opt.step(closure)
-    backend._linear_classifier = (w.detach(), b.detach())
-    return backend._linear_classifier
+        def closure():
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(x @ w.T + b, y) + 1e-4 * (w**2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return (w.detach(), b.detach())
+
+    return backend.cache.get("linear-classifier", fit)
 
 
 class GMMClassifier(Verifier):

@@ -1,13 +1,14 @@
 """The one verifier registry: which verifiers exist, their kind, and for each backend the
-factory that builds it (``"module:Class"``, imported lazily). Drives the CLI choices and
-the UI's dropdowns (only verifiers that the chosen backend supports are offered).
+factory that builds it (``"module:Class"``, imported lazily by
+:func:`dts_app.registry.load_object`). Drives the CLI choices and the UI's dropdowns (only
+verifiers that the chosen backend supports are offered).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
+from ..registry import Registry, load_object
 from .base import Verifier
 
 __all__ = ["VerifierSpec", "VERIFIERS", "build_verifier", "verifiers_for"]
@@ -24,9 +25,9 @@ class VerifierSpec:
         return dict(self.factories).get(backend)
 
 
-VERIFIERS: dict[str, VerifierSpec] = {
-    s.name: s
-    for s in [
+VERIFIERS: Registry[VerifierSpec] = Registry(
+    "verifier",
+    [
         VerifierSpec(
             "oracle",
             "oracle",
@@ -73,8 +74,8 @@ VERIFIERS: dict[str, VerifierSpec] = {
                 ("t2i", "dts_app.verifiers.dino:DinoAgreement"),
             ),
         ),
-    ]
-}
+    ],
+)
 
 
 def verifiers_for(backend: str) -> list[str]:
@@ -84,13 +85,10 @@ def verifiers_for(backend: str) -> list[str]:
 
 def build_verifier(name: str, backend, target) -> Verifier:
     """Build verifier ``name`` for a loaded backend instance and a target."""
-    if name not in VERIFIERS:
-        raise ValueError(f"unknown verifier {name!r}; choose one of {', '.join(VERIFIERS)}")
-    path = VERIFIERS[name].factory_for(backend.name)
+    path = VERIFIERS.spec(name).factory_for(backend.name)
     if path is None:
         raise ValueError(
             f"verifier {name!r} is not available for backend {backend.name!r}; "
             f"choose one of {', '.join(verifiers_for(backend.name))}"
         )
-    module, attr = path.split(":")
-    return getattr(importlib.import_module(module), attr)(backend, target)
+    return load_object(path)(backend, target)
