@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dts_app.ui.handlers import AppHandlers, input_values  # noqa: E402
-from dts_app.ui.state import SessionState  # noqa: E402
+from dts_app.ui.handlers import AppHandlers, input_values
+from dts_app.ui.state import SessionState
 
 
 def measure(repeats: int = 20, **changes) -> dict:
@@ -37,8 +37,8 @@ def measure(repeats: int = 20, **changes) -> dict:
     times.sort()
     return {
         "controls": changes or "defaults",
-        "nodes": len(state.result["tree"]["nodes"]),
-        "nfe": state.result["ledger"]["denoiser_nfe"],
+        "nodes": len(state.result.tree.nodes),
+        "nfe": state.result.ledger.denoiser_nfe,
         "median_ms": round(statistics.median(times), 1),
         "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
         "min_ms": round(times[0], 1),

@@ -47,15 +47,26 @@ class FieldSpec:
 
 
 _SPECS = [
-    FieldSpec("n", "N: candidates", "How many noises (or surviving paths) the search keeps in play; samples for sample.", 1, 100_000, True),
+    FieldSpec(
+        "n",
+        "N: candidates",
+        "How many noises (or surviving paths) the search keeps in play; samples for sample.",
+        1,
+        100_000,
+        True,
+    ),
     FieldSpec("m", "M: branches per candidate", "Search over paths and tree search: children drawn per kept path.", 1, 64, True),
     FieldSpec("steps", "steps", "Denoising steps from t = 1 to t = 0.", 1, 1000, True),
     FieldSpec("budget", "NFE budget", "Most denoiser image-forwards the search may spend (0 = no cap).", 0, 10_000_000, True),
     FieldSpec("seed", "seed", "Base seed; every candidate has its own stream derived from it.", 0, 2**31 - 1, True),
-    FieldSpec("guidance", "guidance scale", "Classifier-free guidance scale (1 = off; costs 2 NFEs per image when on).", 0.0, 20.0),
+    FieldSpec(
+        "guidance", "guidance scale", "Classifier-free guidance scale (1 = off; costs 2 NFEs per image when on).", 0.0, 20.0
+    ),
     FieldSpec("shift", "time shift", "Time-grid shift: >1 spends more steps at high noise.", 0.1, 10.0),
     FieldSpec("sde_gamma", "γ: SDE noise", "Noise of the reverse SDE, g(t)² = 2γt (0 = ODE).", 0.0, 5.0),
-    FieldSpec("lam", "λ: neighbourhood radius", "Zero-order search: angle-like distance of neighbours from the pivot noise.", 0.0, 2.0),
+    FieldSpec(
+        "lam", "λ: neighbourhood radius", "Zero-order search: angle-like distance of neighbours from the pivot noise.", 0.0, 2.0
+    ),
     FieldSpec("iterations", "K: iterations", "Zero-order search: pivot updates.", 1, 1000, True),
     FieldSpec("sigma", "σ: start level", "Search over paths: noise level t where branching starts.", 0.0, 1.0),
     FieldSpec("delta_f", "Δf: forward steps", "Search over paths: grid steps re-noised forward per round.", 1, 100, True),
@@ -63,12 +74,24 @@ _SPECS = [
     FieldSpec("temperature", "τ: backup temperature", "Tree search: soft-max backup temperature (small = greedy).", 1e-4, 100.0),
     FieldSpec("c_uct", "c: exploration", "Tree search: exploration weight of the selection rule.", 0.0, 10.0),
     FieldSpec("eta", "η: repulsion strength", "Strength of the repulsive potential around obstacles.", 0.0, 100.0),
-    FieldSpec("q_star", "Q*: influence radius", "Distance within which an obstacle repels (and counts as a collision).", 1e-3, 100.0),
+    FieldSpec(
+        "q_star", "Q*: influence radius", "Distance within which an obstacle repels (and counts as a collision).", 1e-3, 100.0
+    ),
     FieldSpec("max_reverts", "R: max reverts", "Revert-and-resample: fresh tries per step before giving up.", 0, 100, True),
     FieldSpec("solver", "solver", "ODE/SDE stepper.", choices=("euler", "heun", "sde")),
     FieldSpec("avoid", "avoidance", "How paths treat obstacles.", choices=("none", "repulsion", "revert", "prune")),
-    FieldSpec("measure", "D measured on", "x0: on the clean prediction; xt: on the noisy state against obstacles carried to t.", choices=("x0", "xt")),
-    FieldSpec("backup", "backup", "Tree search: max (pure search) or soft (sampling from the reward-tilted law).", choices=("max", "soft")),
+    FieldSpec(
+        "measure",
+        "D measured on",
+        "x0: on the clean prediction; xt: on the noisy state against obstacles carried to t.",
+        choices=("x0", "xt"),
+    ),
+    FieldSpec(
+        "backup",
+        "backup",
+        "Tree search: max (pure search) or soft (sampling from the reward-tilted law).",
+        choices=("max", "soft"),
+    ),
 ]
 FIELDS: dict[str, FieldSpec] = {s.name: s for s in _SPECS}
 
@@ -88,7 +111,7 @@ class ObstacleSpec:
     q_star: float | None = None
 
     @staticmethod
-    def parse(text: str) -> "ObstacleSpec":
+    def parse(text: str) -> ObstacleSpec:
         if ":" not in text:
             raise ConfigError(f"--obstacle: expected KIND:VALUE (point:x1,x2 | component:K | class:K), got {text!r}")
         kind, _, rest = text.partition(":")
@@ -163,26 +186,18 @@ class SearchConfig:
     max_reverts: int = 4
     obstacles: tuple[ObstacleSpec, ...] = field(default_factory=tuple)
 
-    def validate(self) -> "SearchConfig":
-        """Check every knob against :data:`FIELDS` and cross-field rules; returns self."""
+    def validate(self) -> SearchConfig:
+        """Check every knob against :data:`FIELDS` and cross-field rules; returns self.
+        (Names of backends, presets and algorithms are checked against their registries
+        by :func:`dts_app.search.problem.validate`.)"""
         for f in fields(self):
             if f.name in FIELDS:
                 FIELDS[f.name].check(getattr(self, f.name))
         if self.delta_b <= self.delta_f:
             raise ConfigError(f"--delta-b: must exceed --delta-f ({self.delta_f}) so paths make progress")
-        from .backends.registry import BACKENDS
-        from .search.registry import ALGORITHMS
-
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"--backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
-        if self.algorithm not in ALGORITHMS:
-            raise ConfigError(f"--algorithm: {self.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
-        spec = BACKENDS[self.backend]
-        if spec.presets and self.preset is not None and self.preset not in spec.presets:
-            raise ConfigError(f"--preset: {self.preset!r} is not one of {', '.join(spec.presets)}")
         return self
 
-    def replace(self, **changes) -> "SearchConfig":
+    def replace(self, **changes) -> SearchConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict:

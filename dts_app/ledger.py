@@ -28,9 +28,7 @@ class BudgetExceeded(RuntimeError):
     """Raised when a denoiser call would spend more NFEs than the budget allows."""
 
     def __init__(self, requested: int, spent: int, max_nfe: int):
-        super().__init__(
-            f"NFE budget exhausted: {spent} of {max_nfe} spent, the next call needs {requested}"
-        )
+        super().__init__(f"NFE budget exhausted: {spent} of {max_nfe} spent, the next call needs {requested}")
         self.requested, self.spent, self.max_nfe = requested, spent, max_nfe
 
 

@@ -9,7 +9,7 @@ and then moved to the target device.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -13,10 +13,9 @@ Cost in velocity evaluations per step: Euler 1, Heun 2, Euler–Maruyama 1.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-import torch
 from torch import Tensor
 
 from .interpolant import eps_from_velocity, x0_from_velocity
@@ -26,14 +25,12 @@ DiffusionCoeff = Callable[[float], float]
 
 __all__ = [
     "Step",
-    "SOLVERS",
     "SOLVER_COST",
     "euler_step",
     "heun_step",
     "sde_step",
     "ode_step",
     "time_grid",
-    "constant_g",
     "make_g",
 ]
 
@@ -53,20 +50,22 @@ class Step:
     v: Tensor
 
 
-def euler_step(field: VelocityField, x: Tensor, t: float, t_next: float) -> Step:
-    """One explicit Euler step of ``dx/dt = v`` from t to t_next (1 evaluation)."""
-    v = field(x, t)
+def euler_step(field: VelocityField, x: Tensor, t: float, t_next: float, v: Tensor | None = None) -> Step:
+    """One explicit Euler step of ``dx/dt = v`` from t to t_next (1 evaluation, none when
+    the velocity ``v`` at ``(x, t)`` is given)."""
+    v = field(x, t) if v is None else v
     return Step(x=x + (t_next - t) * v, x0_hat=x0_from_velocity(x, v, t), v=v)
 
 
-def heun_step(field: VelocityField, x: Tensor, t: float, t_next: float) -> Step:
+def heun_step(field: VelocityField, x: Tensor, t: float, t_next: float, v: Tensor | None = None) -> Step:
     """One Heun (explicit trapezoidal) step of ``dx/dt = v`` (2 evaluations, always).
 
     Unlike EDM's sampler the second evaluation is also made when ``t_next = 0``: the
     velocity of the linear interpolant is finite there, and a fixed cost per step keeps
-    the ledger arithmetic exact (Heun with S steps costs 2·S image-forwards).
+    the ledger arithmetic exact (Heun with S steps costs 2·S image-forwards). A given ``v``
+    (the velocity at ``(x, t)``) replaces the first evaluation.
     """
-    v = field(x, t)
+    v = field(x, t) if v is None else v
     x_pred = x + (t_next - t) * v
     v_next = field(x_pred, t_next)
     return Step(x=x + (t_next - t) * 0.5 * (v + v_next), x0_hat=x0_from_velocity(x, v, t), v=v)
@@ -79,6 +78,7 @@ def sde_step(
     t_next: float,
     g: float,
     noise: Tensor,
+    v: Tensor | None = None,
 ) -> Step:
     """One Euler–Maruyama step of the reverse SDE ``dx = [v − ½g²∇log p_t]dt + g dW̄``.
 
@@ -93,8 +93,9 @@ def sde_step(
         t, t_next: times, ``t > t_next``.
         g: diffusion coefficient at ``t``.
         noise: standard normal noise of ``x``'s shape (one stream per candidate).
+        v: the velocity at ``(x, t)`` if already known (then no evaluation is made).
     """
-    v = field(x, t)
+    v = field(x, t) if v is None else v
     h = t - t_next
     x0_hat = x0_from_velocity(x, v, t)
     if g == 0.0:
@@ -104,22 +105,16 @@ def sde_step(
     return Step(x=x - h * drift + g * math.sqrt(h) * noise, x0_hat=x0_hat, v=v)
 
 
-SOLVERS = ("euler", "heun", "sde")
 SOLVER_COST = {"euler": 1, "heun": 2, "sde": 1}
 
 
-def ode_step(solver: str, field: VelocityField, x: Tensor, t: float, t_next: float) -> Step:
-    """Dispatch a deterministic step by name (``euler`` or ``heun``)."""
+def ode_step(solver: str, field: VelocityField, x: Tensor, t: float, t_next: float, v: Tensor | None = None) -> Step:
+    """Dispatch a deterministic step by name (``euler`` or ``heun``); ``v`` as in the steppers."""
     if solver == "euler":
-        return euler_step(field, x, t, t_next)
+        return euler_step(field, x, t, t_next, v)
     if solver == "heun":
-        return heun_step(field, x, t, t_next)
+        return heun_step(field, x, t, t_next, v)
     raise ValueError(f"unknown ODE solver {solver!r}; choose euler or heun")
-
-
-def constant_g(gamma: float) -> DiffusionCoeff:
-    """``g(t) = gamma`` (only sensible away from t = 0)."""
-    return lambda t: gamma
 
 
 def make_g(gamma: float) -> DiffusionCoeff:
@@ -156,4 +151,3 @@ def time_grid(steps: int, shift: float = 1.0, t_max: float = 1.0, t_min: float =
         grid.append(t_min + (t_max - t_min) * u)
     grid[0], grid[-1] = t_max, t_min
     return grid
-

@@ -6,16 +6,20 @@ tree search runs until B is spent) and run for ``seeds`` seeds; the sweep report
 mean and standard error of the best search score and its held-out score, and the NFEs
 actually spent (never more than B). The paper's baseline, *more denoising steps*, spends B
 on a single sample with ``⌊B / cost per step⌋`` steps (capped at 1000).
+
+:func:`scan_field` scans an obstacle field's strength η and range Q* the same way (the
+source text asks to search for both per obstacle): for every (η, Q*) pair and seed it runs
+the configured search and reports collision rate, scores, NFEs and reverts.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from .config import FIELDS, SearchConfig
 
-__all__ = ["run_sweep", "mean_se"]
+__all__ = ["run_sweep", "scan_field", "mean_se"]
 
 BASELINE = "more-steps"
 
@@ -52,9 +56,7 @@ def run_sweep(
     progress=None,
 ) -> dict:
     """Run the sweep (see module docstring) and return plain JSON-ready data."""
-    from .search.base import run_search
-    from .search.problem import backend_for, build_problem
-    from .search.registry import ALGORITHMS, make_algorithm
+    from .search import ALGORITHMS, backend_for, build_problem, make_algorithm, run_search
 
     if seeds < 1:
         raise ValueError("--seeds must be ≥ 1")
@@ -94,5 +96,51 @@ def run_sweep(
         "budgets": [int(b) for b in budgets],
         "seeds": seeds,
         "baseline": BASELINE if baseline else None,
+        "rows": rows,
+    }
+
+
+def scan_field(config: SearchConfig, etas: Sequence[float], q_stars: Sequence[float], seeds: int) -> dict:
+    """Run ``config`` (its algorithm, obstacles and avoidance mode) over the grid η × Q*.
+
+    Per-obstacle η/Q* overrides in ``config.obstacles`` are kept; the scan sets the run's
+    defaults. ``avoid="none"`` is promoted to ``repulsion`` (scanning η needs a field).
+
+    Returns:
+        ``{"config": ..., "etas": [...], "q_stars": [...], "seeds": n, "rows": [...]}`` with
+        one row per (η, Q*): ``*_mean`` and ``*_se`` of ``collision_rate``, ``best_score``,
+        ``heldout_score``, ``nfe`` and ``reverts``.
+    """
+    from .search import backend_for, build_problem, make_algorithm, run_search
+
+    if seeds < 1:
+        raise ValueError("--seeds must be ≥ 1")
+    avoid = config.avoid if config.avoid != "none" else "repulsion"
+    cache: dict = {}
+    rows = []
+    for q_star in q_stars:
+        for eta in etas:
+            runs = []
+            for seed in range(seeds):
+                cfg = config.replace(eta=float(eta), q_star=float(q_star), seed=config.seed + seed, avoid=avoid)
+                backend = backend_for(cfg, cache)
+                res = run_search(build_problem(cfg, backend=backend), make_algorithm(cfg.algorithm, cfg), cfg.budget or None)
+                runs.append(res)
+            row = {"eta": float(eta), "q_star": float(q_star)}
+            for name, vals in {
+                "collision_rate": [r.metrics.get("collision_rate") for r in runs],
+                "best_score": [r.best_score for r in runs],
+                "heldout_score": [r.heldout_score for r in runs],
+                "nfe": [r.ledger.denoiser_nfe for r in runs],
+                "reverts": [r.ledger.reverts for r in runs],
+            }.items():
+                row[f"{name}_mean"], row[f"{name}_se"] = mean_se(vals)
+            rows.append(row)
+    return {
+        "config": config.to_dict(),
+        "avoid": avoid,
+        "etas": list(etas),
+        "q_stars": list(q_stars),
+        "seeds": seeds,
         "rows": rows,
     }

@@ -9,12 +9,12 @@ one of :data:`STATUSES`. The trace is plain data and serialises to JSON.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
 
 import torch
 
-__all__ = ["STATUSES", "Node", "Trace", "Snapshot"]
+__all__ = ["STATUSES", "Node", "Trace"]
 
 STATUSES = ("kept", "pruned", "reverted", "final", "best")
 
@@ -46,32 +46,6 @@ class Node:
         if not with_x0:
             d.pop("x0")
         return d
-
-
-@dataclass
-class Snapshot:
-    """What a streaming search yields after each step.
-
-    Attributes:
-        step: steps taken by the algorithm so far (its own counter).
-        t: current time of the frontier (``None`` when it is mixed).
-        ledger: the ledger's counters at this moment.
-        best_score: best final score so far (``None`` before any path finished).
-        n_nodes: nodes in the trace so far.
-        done: True on the last snapshot; ``result`` is set then.
-        message: why the search ended (``"finished"``, ``"budget exhausted"``, ``"stopped"``).
-        trace: the growing trace itself (a live reference, for drawing it while it grows).
-    """
-
-    step: int
-    t: float | None
-    ledger: dict
-    best_score: float | None
-    n_nodes: int
-    done: bool = False
-    message: str = ""
-    result: Any = None
-    trace: Any = None
 
 
 @dataclass
@@ -162,15 +136,6 @@ class Trace:
 
     def event(self, kind: str, **data) -> None:
         self.events.append({"kind": kind, **data})
-
-    def path_to(self, node_id: int) -> list[int]:
-        """Node ids from the root to ``node_id``."""
-        out = []
-        cur: int | None = node_id
-        while cur is not None:
-            out.append(cur)
-            cur = self.nodes[cur].parent
-        return out[::-1]
 
     def to_dict(self, with_x0: bool = True) -> dict:
         return {

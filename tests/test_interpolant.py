@@ -10,12 +10,12 @@ from dts_app.interpolant import (
     linear_to_vp,
     renoise,
     renoise_std,
+    score_from_velocity,
     velocity_from_eps,
     velocity_from_score,
     velocity_from_x0,
     vp_to_linear,
     x0_from_velocity,
-    score_from_velocity,
 )
 
 

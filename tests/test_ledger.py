@@ -7,7 +7,7 @@ from dts_app.backends.base import Backend, Condition
 from dts_app.backends.gmm import GMMBackend
 from dts_app.config import SearchConfig
 from dts_app.ledger import Budget, BudgetExceeded, Ledger
-from dts_app.search.base import Engine, Problem, run_search
+from dts_app.search import Engine, Problem, run_search
 from dts_app.search.problem import build_problem
 from dts_app.search.registry import make_algorithm
 

@@ -9,9 +9,9 @@ import torch
 from dts_app.__main__ import main
 from dts_app.cli.sample import run_sampling
 from dts_app.config import ConfigError, ObstacleSpec, SearchConfig
-from dts_app.obstacles.metrics import sample_metrics
 from dts_app.rng import stream
-from dts_app.search.base import run_search
+from dts_app.search import run_search
+from dts_app.search import sampling_metrics as sample_metrics
 from dts_app.search.problem import build_problem
 from dts_app.search.registry import ALGORITHMS, make_algorithm
 

@@ -2,10 +2,10 @@
 
 import torch
 
-from dts_app.backends.gmm import GMMBackend
 from dts_app.backends.base import Condition
+from dts_app.backends.gmm import GMMBackend
 from dts_app.rng import Streams, stream, stream_seed
-from dts_app.search.base import Engine, Problem
+from dts_app.search import Engine, Problem
 
 
 def test_streams_are_keyed_and_independent():

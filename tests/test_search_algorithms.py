@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dts_app.config import SearchConfig
-from dts_app.search.base import Engine, iterate_search, run_search
+from dts_app.search import Engine, iterate_search, run_search
 from dts_app.search.over_paths import OverPaths
 from dts_app.search.problem import build_problem
 from dts_app.search.registry import ALGORITHMS, make_algorithm

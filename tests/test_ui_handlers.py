@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dts_app.config import ConfigError
+from dts_app.config import ConfigError, SearchConfig
 from dts_app.ui.handlers import INPUTS, AppHandlers, config_from, input_values, parse_obstacles
 from dts_app.ui.state import SessionState
 
@@ -25,7 +25,7 @@ def test_run_draws_every_view_and_counts_match(handlers):
     out = handlers.run(state, *values())
     st, status, tree, traj, emb, plane, gallery, images, ledger, budget = out
     assert st is state and state.runs == 1 and status.startswith("**finished**")
-    n_nodes = len(state.result["tree"]["nodes"])
+    n_nodes = len(state.result.tree.to_dict()["nodes"])
     assert n_nodes == 6 * 9
     assert sum(len(tr.x) for tr in tree.data if tr.mode == "markers") == n_nodes
     assert f"{n_nodes} nodes" in status and "48 NFEs" in status
@@ -64,7 +64,7 @@ def test_budget_too_small_is_reported(handlers):
     assert out[1] == "⚠️ NFE budget 5 is too small: one path of 8 steps costs 8 NFEs"
     assert state.result is None
     out = handlers.run(state, *values(budget=20))
-    assert out[1].startswith("**") and state.result["ledger"]["denoiser_nfe"] <= 20
+    assert out[1].startswith("**") and state.result.ledger.denoiser_nfe <= 20
 
 
 def test_stream_grows_and_stop_keeps_what_was_found(handlers):
@@ -77,8 +77,8 @@ def test_stream_grows_and_stop_keeps_what_was_found(handlers):
     handlers.stop(state2)
     rest = list(gen)
     final = (rest or [first])[-1]
-    assert "**stopped**" in final[1] and state2.result["message"] == "stopped"
-    assert state2.result["ledger"]["denoiser_nfe"] < 4 * 200
+    assert "**stopped**" in final[1] and state2.result.message == "stopped"
+    assert state2.result.ledger.denoiser_nfe < 4 * 200
 
 
 def test_obstacle_text_and_helpers(handlers):
@@ -128,7 +128,7 @@ def test_obstacles_reach_every_view(handlers):
     assert "D" in {tr.name for tr in traj.data}
     assert {"Q* circle", "obstacles"} <= {tr.name for tr in plane.data}
     assert "obstacles" in {tr.name for tr in emb.data}
-    nodes = state.result["tree"]["nodes"]
+    nodes = state.result.tree.to_dict()["nodes"]
     assert all(n["D"] is not None for n in nodes)
     assert sum(len(tr.x) for tr in out[2].data if tr.mode == "markers") == len(nodes)
 
@@ -142,6 +142,49 @@ def test_every_registered_algorithm_draws(handlers, algorithm):
     state = SessionState()
     out = handlers.run(state, *values(algorithm=algorithm, n=3, m=2, steps=6))
     assert out[1].startswith("**finished**"), out[1]
-    nodes = state.result["tree"]["nodes"]
+    nodes = state.result.tree.to_dict()["nodes"]
     assert sum(len(tr.x) for tr in out[2].data if tr.mode == "markers") == len(nodes)
-    assert state.result["best_node"] is not None and nodes[state.result["best_node"]]["status"] == "best"
+    assert state.result.best_node is not None and nodes[state.result.best_node]["status"] == "best"
+
+
+def test_builtin_hazard_is_drawn_on_the_plane(handlers):
+    """--avoid with no obstacle typed uses the trap preset's hazard; the plane draws it."""
+    state = SessionState()
+    out = handlers.run(state, *values(avoid="repulsion", obstacles=""))
+    assert out[1].startswith("**finished**")
+    assert [o["kind"] for o in state.result.obstacles] == ["component"]
+    plane = out[5]
+    assert [tr.name for tr in plane.data].count("Q* circle") == 1
+    hazard = state.result.obstacles[0]["points"][0]
+    marks = next(tr for tr in plane.data if tr.name == "obstacles")
+    assert [marks.x[0], marks.y[0]] == pytest.approx(hazard)
+
+
+def test_large_latents_show_every_image(handlers):
+    """A 4×64×64 latent (16,384 values, over the 4,096 cut-off of the JSON's samples) still
+    shows every final image: the gallery renders the result's decoded images."""
+    import torch
+
+    from dts_app.backends.base import Backend, Condition
+    from dts_app.search import Problem, make_algorithm, run_search
+    from dts_app.verifiers.base import Verifier
+
+    class Latent(Backend):
+        name, data_kind, latent_shape = "latent-test", "image", (4, 64, 64)
+
+        def _velocity(self, x, t, cond):
+            return x  # x̂0 = x − t·v = (1 − t)·x
+        def decode(self, x0):
+            return torch.sigmoid(x0[:, :3])
+
+    class Mean(Verifier):
+        def score(self, x0, anchor=None):
+            return x0.flatten(1).mean(1)
+
+    problem = Problem(Latent(), Condition(), Mean(), Mean(), steps=2)
+    res = run_search(problem, make_algorithm("best-of-n", n=3))
+    assert all(c.to_dict()["sample"] is None for c in res.candidates)  # too large for the JSON
+    assert res.images.shape == (3, 3, 64, 64)
+    out = handlers.figures(res, SearchConfig(backend="gmm"), problem.backend)
+    assert len(out.images) == 3 and all(img.shape == (64, 64, 3) for img, _ in out.images)
+    assert sum(cap.startswith("★") for _, cap in out.images) == 1

@@ -7,7 +7,7 @@ import pytest
 
 from dts_app.backends.gmm import GMMBackend
 from dts_app.config import SearchConfig
-from dts_app.search.base import run_search
+from dts_app.search import run_search
 from dts_app.search.problem import build_problem
 from dts_app.search.registry import make_algorithm
 from dts_app.viz.embedding import embedding_figure, pca_2d, within_q
@@ -64,13 +64,14 @@ def test_trajectories_have_both_scores_and_q_band():
 def test_plane_and_obstacle_geometry(result):
     res, backend = result
     mix = backend.mixture.to_dict()
-    obs = [{"kind": "ball", "value": (1.0, 2.0, 0.3), "eta": None, "q_star": None},
-           {"kind": "component", "value": 1, "eta": None, "q_star": 0.2},
-           {"kind": "class", "value": 3, "eta": None, "q_star": None}]
-    geo = obstacle_geometry(obs, backend.mixture.means.numpy(), 0.5)
+    obs = [{"kind": "ball", "label": "ball", "space": "x0", "points": [[1.0, 2.0]], "radius": 0.3, "q_star": 0.5},
+           {"kind": "component", "label": "component 1", "space": "x0", "points": [backend.mixture.means[1].tolist()],
+            "radius": 0.0, "q_star": 0.2},
+           {"kind": "concept", "label": "concept", "space": "clip", "points": [[0.0] * 8], "radius": 0.0, "q_star": 0.5}]
+    geo = obstacle_geometry(obs)
     assert [g["centre"] for g in geo] == [[1.0, 2.0], backend.mixture.means[1].tolist()]
     assert [g["radius"] for g in geo] == [0.3, 0.0] and [g["q_star"] for g in geo] == [0.5, 0.2]
-    fig = plane_figure(mix, res["tree"], res["best_node"], obs, 0.5)
+    fig = plane_figure(mix, res["tree"], res["best_node"], obs)
     names = [tr.name for tr in fig.data]
     assert names.count("Q* circle") == 2 and "log p₀" in names and "obstacles" in names
     circle = next(tr for tr in fig.data if tr.name == "Q* circle")
@@ -110,7 +111,8 @@ def test_gallery_ledger_and_budget(result):
     res, _ = result
     fig = points_gallery_figure(res["candidates"], res["best_node"])
     assert len(fig.data[0].x) == 5 and fig.data[1].name == "best"
-    img = np.zeros((1, 4, 4)); img[0, 0, 0] = 1.0
+    img = np.zeros((1, 4, 4))
+    img[0, 0, 0] = 1.0
     (arr, cap), = image_gallery([(img, 1.5, None, 7)], best_node=7)
     assert arr.shape == (112, 112) and arr[0, 0] == 255 and arr[28, 28] == 0 and cap.startswith("★")
     assert upscale_nearest(np.ones((2, 2)), 8).shape == (8, 8)

@@ -17,7 +17,7 @@ __all__ = ["OneLineParser", "add_config_flags", "config_from_args", "write_json"
 class OneLineParser(argparse.ArgumentParser):
     """argparse with a single-line error message (and exit status 2)."""
 
-    def error(self, message: str):  # noqa: D401 (argparse API)
+    def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -30,7 +30,9 @@ def _flag(parser, name: str, typ, default, extra: str = ""):
     spec = FIELDS[name]
     rng = f" Choices: {', '.join(spec.choices)}." if spec.choices else f" Range [{spec.lo}, {spec.hi}]."
     kw = {"choices": spec.choices} if spec.choices else {"type": typ}
-    parser.add_argument(spec.cli_flag, dest=name, default=default, help=f"{spec.label}: {spec.help}{rng}{extra} Default: {default}.", **kw)
+    parser.add_argument(
+        spec.cli_flag, dest=name, default=default, help=f"{spec.label}: {spec.help}{rng}{extra} Default: {default}.", **kw
+    )
 
 
 def add_config_flags(parser: argparse.ArgumentParser, names: tuple[str, ...], defaults: SearchConfig) -> None:
@@ -38,12 +40,29 @@ def add_config_flags(parser: argparse.ArgumentParser, names: tuple[str, ...], de
     from ..backends.registry import BACKENDS
 
     presets = sorted({p for s in BACKENDS.values() for p in s.presets})
-    parser.add_argument("--backend", default=defaults.backend, choices=list(BACKENDS), help=f"Backend. Default: {defaults.backend}.")
-    parser.add_argument("--preset", default=None, help=f"Backend preset (gmm: {', '.join(presets)}). Default: the backend's own (gmm: {defaults.preset}).")
+    parser.add_argument(
+        "--backend", default=defaults.backend, choices=list(BACKENDS), help=f"Backend. Default: {defaults.backend}."
+    )
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help=f"Backend preset (gmm: {', '.join(presets)}). Default: the backend's own (gmm: {defaults.preset}).",
+    )
     parser.add_argument("--model", default=None, help="Hub id or local directory of a model (real-model backends only).")
     parser.add_argument("--prompt", default=None, help="Text prompt (text-to-image backends).")
-    parser.add_argument("--verifier-model", dest="verifier_model", default=None, help="CLIP/DINOv2 hub id or dir for real-model verifiers (DIR, or clip=DIR,dino=DIR).")
-    parser.add_argument("--class", "--target", dest="target", default=None, help="Class or component to condition on / score for. Default: the backend's own.")
+    parser.add_argument(
+        "--verifier-model",
+        dest="verifier_model",
+        default=None,
+        help="CLIP/DINOv2 hub id or dir for real-model verifiers (DIR, or clip=DIR,dino=DIR).",
+    )
+    parser.add_argument(
+        "--class",
+        "--target",
+        dest="target",
+        default=None,
+        help="Class or component to condition on / score for. Default: the backend's own.",
+    )
     for name in names:
         spec = FIELDS[name]
         typ = int if spec.integer else float
@@ -93,7 +112,9 @@ def config_from_args(args: argparse.Namespace, **extra) -> SearchConfig:
     obstacles = tuple(ObstacleSpec.parse(o) for o in getattr(args, "obstacle", []) or [])
     changes["obstacles"] = obstacles
     changes.update(extra)
-    return base.replace(**changes).validate()
+    from ..search.problem import validate
+
+    return validate(base.replace(**changes))
 
 
 def _clean(o):

@@ -12,7 +12,11 @@ def add_parser(sub) -> None:
     p = sub.add_parser("sample", help=HELP, description=HELP)
     d = SearchConfig(n=16, steps=32)
     add_config_flags(p, ("n", "steps", "solver", "shift", "sde_gamma", "guidance", "seed"), d)
-    p.add_argument("--condition", action="store_true", help="gmm: restrict the mixture to --class (class-conditional backends always condition).")
+    p.add_argument(
+        "--condition",
+        action="store_true",
+        help="gmm: restrict the mixture to --class (class-conditional backends always condition).",
+    )
     add_obstacle_flags(p, d)
     p.add_argument("--json", default="-", help="Output file ('-' for stdout). Default: -.")
     p.set_defaults(run=main)
@@ -20,15 +24,10 @@ def add_parser(sub) -> None:
 
 def run_sampling(config: SearchConfig, backend=None):
     """Plain sampling of ``config.n`` paths: returns ``(problem, engine, final beam)``."""
-    from ..search.base import Engine
-    from ..search.problem import build_problem
+    from ..search import build_problem, sample_paths
 
     problem = build_problem(config, backend=backend, verifiers=False)
-    eng = Engine(problem)
-    eng.trace.store_x0 = problem.avoidance is not None
-    beam = eng.start([(i,) for i in range(config.n)])
-    for beam in eng.solve(beam):
-        pass
+    eng, beam = sample_paths(problem, config.n, store_x0=problem.avoidance is not None)
     return problem, eng, beam
 
 
@@ -45,15 +44,16 @@ def sample_payload(config: SearchConfig) -> dict:
     if problem.backend.data_kind == "image":
         out["images"] = problem.backend.decode(x0).squeeze(1).clamp(0, 1).tolist()
     if problem.avoidance is not None:
-        from ..obstacles.metrics import compare_to_baseline, sample_metrics
+        from ..search import sampling_metrics
+        from ..search.metrics import compare_to_baseline
 
         out["obstacles"] = problem.avoidance.describe()
-        out["metrics"] = metrics = sample_metrics(eng, beam)
+        out["metrics"] = metrics = sampling_metrics(eng, beam)
         if config.avoid != "none" or config.eta != 0:
             from ..obstacles.avoidance import baseline_config
 
             _, beng, bbeam = run_sampling(baseline_config(config, problem.backend), problem.backend)
-            base = sample_metrics(beng, bbeam)
+            base = sampling_metrics(beng, bbeam)
             out["metrics"] = compare_to_baseline(metrics, eng.ledger.denoiser_nfe, None, beng.ledger.denoiser_nfe, None)
             out["metrics"]["baseline_collision_rate"] = base["collision_rate"]
     return out

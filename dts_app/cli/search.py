@@ -20,9 +20,16 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("search", help=HELP, description=HELP)
     d = SearchConfig()
-    p.add_argument("--algorithm", default=d.algorithm, choices=list(ALGORITHMS), help=f"Search algorithm. Default: {d.algorithm}.")
+    p.add_argument(
+        "--algorithm", default=d.algorithm, choices=list(ALGORITHMS), help=f"Search algorithm. Default: {d.algorithm}."
+    )
     p.add_argument("--verifier", default=d.verifier, choices=list(VERIFIERS), help=f"Search verifier. Default: {d.verifier}.")
-    p.add_argument("--heldout", default=d.heldout, choices=list(VERIFIERS), help=f"Held-out verifier (diagnostic only). Default: {d.heldout}.")
+    p.add_argument(
+        "--heldout",
+        default=d.heldout,
+        choices=list(VERIFIERS),
+        help=f"Held-out verifier (diagnostic only). Default: {d.heldout}.",
+    )
     add_config_flags(p, SEARCH_KNOBS, d)
     p.add_argument("--condition", action="store_true", help="gmm: also restrict the mixture to --class.")
     add_obstacle_flags(p, d)
@@ -32,9 +39,7 @@ def add_parser(sub) -> None:
 
 
 def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
-    from ..search.base import run_search
-    from ..search.problem import build_problem
-    from ..search.registry import make_algorithm
+    from ..search import build_problem, make_algorithm, run_search
 
     problem = build_problem(config)
     algo = make_algorithm(config.algorithm, config)
@@ -44,10 +49,12 @@ def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
     out["backend"] = problem.backend.describe()
     if problem.avoidance is not None and (config.avoid != "none" or config.eta != 0):
         from ..obstacles.avoidance import baseline_config
-        from ..obstacles.metrics import compare_to_baseline
+        from ..search.metrics import compare_to_baseline
 
         base_cfg = baseline_config(config, problem.backend)
-        base = run_search(build_problem(base_cfg, backend=problem.backend), make_algorithm(base_cfg.algorithm, base_cfg), config.budget or None)
+        base = run_search(
+            build_problem(base_cfg, backend=problem.backend), make_algorithm(base_cfg.algorithm, base_cfg), config.budget or None
+        )
         out["metrics"] = compare_to_baseline(
             result.metrics, result.ledger.denoiser_nfe, result.best_score, base.ledger.denoiser_nfe, base.best_score
         )

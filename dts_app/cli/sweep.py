@@ -24,9 +24,15 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("sweep", help=HELP, description=HELP)
     d = SearchConfig()
-    p.add_argument("--algorithms", default=",".join(ALGORITHMS), help=f"Comma-separated algorithms. Default: {','.join(ALGORITHMS)}.")
-    p.add_argument("--algorithm", default=d.algorithm, choices=list(ALGORITHMS), help="With --etas/--q-stars: the algorithm to scan.")
-    p.add_argument("--budgets", default="256,512,1024,2048,4096", help="Comma-separated NFE budgets. Default: 256,512,1024,2048,4096.")
+    p.add_argument(
+        "--algorithms", default=",".join(ALGORITHMS), help=f"Comma-separated algorithms. Default: {','.join(ALGORITHMS)}."
+    )
+    p.add_argument(
+        "--algorithm", default=d.algorithm, choices=list(ALGORITHMS), help="With --etas/--q-stars: the algorithm to scan."
+    )
+    p.add_argument(
+        "--budgets", default="256,512,1024,2048,4096", help="Comma-separated NFE budgets. Default: 256,512,1024,2048,4096."
+    )
     p.add_argument("--seeds", type=int, default=8, help="Seeds per point (mean ± standard error). Default: 8.")
     p.add_argument("--no-baseline", action="store_true", help="Skip the 'more denoising steps' baseline.")
     p.add_argument("--etas", default=None, help="Scan these η values (comma-separated) instead of budgets.")
@@ -47,7 +53,7 @@ def main(args) -> int:
         config = config_from_args(args, condition=args.condition)
         out = Path(args.out)
         if args.etas is not None or args.q_stars is not None:
-            from ..obstacles.scan import scan_field
+            from ..sweep import scan_field
             from ..viz.field import field_figure
 
             etas = _floats(args.etas, "--etas") if args.etas else [config.eta]

@@ -10,8 +10,8 @@ With ``measure="xt"`` (x0-space obstacles only), D is measured on the noisy stat
 against the obstacle carried to the same t under the interpolant (a point o becomes
 (1 − t)·o, a radius r becomes (1 − t)·r), as the source text writes ``D(x_t, t)``.
 
-Avoidance modes (``SearchConfig.avoid``), applied by :meth:`Avoidance.propose` at every
-step of every algorithm (they all step through ``Engine.advance``):
+Avoidance modes (``SearchConfig.avoid``), applied by the engine at every step of every
+algorithm (they all step through ``Engine.advance``; this module gives the pure parts):
 
 ``none``
     The plain step; D and "inside Q*" are still measured (the η = 0 baseline).
@@ -44,14 +44,14 @@ step of every algorithm (they all step through ``Engine.advance``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..config import ConfigError
-from ..interpolant import x0_from_velocity
 from ..solvers import make_g
 from .field import du_rep_dd, nearest_distance, u_rep
 
@@ -129,7 +129,9 @@ class Obstacle:
 
 
 class Avoidance:
-    """Obstacles with an avoidance mode; implements the engine's ``AvoidanceLike``."""
+    """Obstacles with an avoidance mode: pure functions of states (D, inside-Q*, the
+    repulsion displacement) that the engine applies at every step (it runs the prune rule
+    and the revert retry loop itself; see :mod:`dts_app.search.engine`)."""
 
     def __init__(
         self,
@@ -147,7 +149,7 @@ class Avoidance:
             raise ConfigError("--measure: xt works only for obstacles in x0 space")
         self.obstacles, self.mode, self.measure_on = obstacles, mode, measure_on
         self.max_reverts = max_reverts
-        self.g_revert = make_g(revert_gamma)
+        self.revert_g = make_g(revert_gamma)
 
     # --- measuring -----------------------------------------------------------------------
     def measure(self, x0_hat: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
@@ -158,62 +160,10 @@ class Avoidance:
         q = torch.tensor([o.q_star for o in self.obstacles])
         return ds.min(dim=1).values, (ds <= q).any(dim=1)
 
-    def repulsion(self, x0_hat: Tensor, t: float, t_next: float) -> Tensor:
+    def displacement(self, x0_hat: Tensor, t: float, t_next: float) -> Tensor:
         """The state displacement ``(h/t)·Σ_o Δ_o`` that repulsion adds to a plain step."""
         delta = sum(o.push(x0_hat) for o in self.obstacles)
         return ((t - t_next) / t) * delta
-
-    # --- stepping ------------------------------------------------------------------------
-    def propose(self, engine, beam, stochastic: bool):
-        from ..search.base import Proposal
-
-        t, tn = engine.grid[beam.i], engine.grid[beam.i + 1]
-        st = engine.step_states(beam, stochastic)
-        x_new = st.x
-        if self.mode == "repulsion":
-            x_new = x_new + self.repulsion(st.x0_hat, t, tn)
-        v_new = engine.velocity(x_new, tn)
-        D, inside = self.measure(x0_from_velocity(x_new, v_new, tn), x_new, tn)
-        flags = [set(f) for f in beam.flags] if beam.flags else [set() for _ in range(len(beam))]
-        alive = torch.ones(len(beam), dtype=torch.bool)
-        if self.mode == "prune":
-            alive = ~inside
-        elif self.mode == "revert" and bool(inside.any()):
-            x_new, v_new, D, inside = self._revert(engine, beam, x_new, v_new, D, inside, flags)
-        return Proposal(x_new, v_new, alive, flags, D, inside)
-
-    def _revert(self, engine, beam, x_new, v_new, D, inside, flags):
-        """Retry rows that landed inside Q* (see module docstring); returns updated rows."""
-        tn = engine.grid[beam.i + 1]
-        x_new, v_new, D, inside = x_new.clone(), v_new.clone(), D.clone(), inside.clone()
-        rows = [j for j in range(len(beam)) if bool(inside[j])]
-        tries = {j: [(x_new[j], v_new[j], float(D[j]), True)] for j in rows}
-        pending = list(rows)
-        for _ in range(self.max_reverts):
-            if not pending:
-                break
-            st = engine.step_states(beam.take(pending), True, g=self.g_revert)
-            engine.ledger.charge_revert(len(pending))
-            vt = engine.velocity(st.x, tn)
-            dt, it = self.measure(x0_from_velocity(st.x, vt, tn), st.x, tn)
-            for r, j in enumerate(pending):
-                tries[j].append((st.x[r], vt[r], float(dt[r]), bool(it[r])))
-            pending = [j for j in pending if tries[j][-1][3]]
-        for j in rows:
-            if tries[j][-1][3]:  # tries exhausted: continue from the best effort, flagged
-                keep = max(range(len(tries[j])), key=lambda k: tries[j][k][2])
-                flags[j].add("revert_exhausted")
-            else:
-                keep = len(tries[j]) - 1
-            x_new[j], v_new[j], D[j], inside[j] = tries[j][keep]
-            for k, (xf, vf, df, _) in enumerate(tries[j]):
-                if k != keep:
-                    engine.record(
-                        [beam.node_ids[j]], beam.i + 1, xf[None], vf[None], [beam.keys[j]],
-                        None if beam.anchor is None else beam.anchor[j : j + 1], "reverted",
-                        torch.tensor([df]), torch.tensor([True]),
-                    )  # fmt: skip
-        return x_new, v_new, D, inside
 
     def describe(self) -> list[dict]:
         return [dict(o.describe(), mode=self.mode, measure=self.measure_on) for o in self.obstacles]
@@ -229,7 +179,9 @@ def _obstacle(spec, backend, eta: float, q_star: float) -> Obstacle:
         vals = list(spec.value)
         radius = vals.pop() if spec.kind == "ball" else 0.0
         if len(vals) != numel:
-            raise ConfigError(f"--obstacle: {spec.kind} needs {numel} coordinates for the {backend.name} backend, got {len(vals)}")
+            raise ConfigError(
+                f"--obstacle: {spec.kind} needs {numel} coordinates for the {backend.name} backend, got {len(vals)}"
+            )
         if radius < 0:
             raise ConfigError("--obstacle: ball radius must be ≥ 0")
         pts = torch.tensor([vals], dtype=torch.float32)
@@ -252,8 +204,7 @@ def resolved_obstacles(config, backend) -> tuple:
 
     if config.obstacles:
         return tuple(config.obstacles)
-    builtin = getattr(backend, "avoid_components", lambda: ())()
-    return tuple(ObstacleSpec("component", int(k)) for k in builtin)
+    return tuple(ObstacleSpec(kind, value) for kind, value in backend.builtin_obstacles())
 
 
 def baseline_config(config, backend):

@@ -1,0 +1,35 @@
+"""Inference-time search: the engine, the algorithms and their drivers.
+
+- :mod:`.types`: Beam, Candidate, SearchResult, Snapshot;
+- :mod:`.problem`: Problem and ``build_problem`` (config → backend, verifiers, obstacles);
+- :mod:`.engine`: the primitives every algorithm drives, over Field + Streams + Ledger;
+- :mod:`.recorder`: trace, diagnostics, best partial, snapshots;
+- :mod:`.driver`: ``iterate_search``, ``run_search``, ``sample_paths``;
+- :mod:`.registry`: the algorithms (best-of-N, zero-order, paths, tree).
+"""
+
+from .algorithm import SearchAlgorithm
+from .driver import iterate_search, run_search, sample_paths, sampling_metrics
+from .engine import Engine
+from .problem import Problem, backend_for, build_problem
+from .registry import ALGORITHMS, make_algorithm
+from .types import Beam, Candidate, SearchResult, SearchStopped, Snapshot
+
+__all__ = [
+    "ALGORITHMS",
+    "Beam",
+    "Candidate",
+    "Engine",
+    "Problem",
+    "SearchAlgorithm",
+    "SearchResult",
+    "SearchStopped",
+    "Snapshot",
+    "backend_for",
+    "build_problem",
+    "iterate_search",
+    "make_algorithm",
+    "run_search",
+    "sample_paths",
+    "sampling_metrics",
+]

@@ -10,21 +10,20 @@ when it can.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
-from .base import Engine, Problem, SearchAlgorithm
+from .algorithm import SearchAlgorithm
+from .engine import Engine
+from .problem import Problem
 
 
 class BestOfN(SearchAlgorithm):
     name = "best-of-n"
-    label = "best-of-N (random search)"
-    description = "N independent noises solved to t = 0; keep the verifier's favourite."
-    params = ("n",)
 
     def natural_nfe(self, problem: Problem) -> int:
         return self.config.n * problem.path_nfe()
 
-    def fit_budget(self, problem: Problem, budget: int) -> "BestOfN":
+    def fit_budget(self, problem: Problem, budget: int) -> BestOfN:
         return BestOfN(self.config, n=max(1, budget // problem.path_nfe()))
 
     def iterate(self, eng: Engine) -> Iterator[None]:

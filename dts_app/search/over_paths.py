@@ -28,18 +28,18 @@ that is affordable), so the search always ends with finished candidates when it 
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
-from .base import Beam, Engine, Problem, SearchAlgorithm
+from .algorithm import SearchAlgorithm
+from .engine import Engine
+from .problem import Problem
+from .types import Beam
 
 __all__ = ["OverPaths"]
 
 
 class OverPaths(SearchAlgorithm):
     name = "paths"
-    label = "search over paths (Paths-n)"
-    description = "Branch M times, re-noise Δf steps, solve Δb back, keep the N best; repeat to t = 0."
-    params = ("n", "m", "sigma", "delta_f", "delta_b")
 
     # --- schedule ------------------------------------------------------------------------
     def _start_index(self, problem: Problem) -> int:
@@ -82,7 +82,7 @@ class OverPaths(SearchAlgorithm):
             total += self._round_cost(problem, cfg.n * cfg.m, f, b)
         return total
 
-    def fit_budget(self, problem: Problem, budget: int) -> "OverPaths":
+    def fit_budget(self, problem: Problem, budget: int) -> OverPaths:
         per_n = OverPaths(self.config, n=1).natural_nfe(problem)
         return OverPaths(self.config, n=max(1, budget // per_n))
 

@@ -1,15 +1,124 @@
-"""Build a :class:`~dts_app.search.base.Problem` from a validated
-:class:`~dts_app.config.SearchConfig` (shared by the CLI, the sweep and the UI)."""
+"""One search problem, and how to build it from a validated
+:class:`~dts_app.config.SearchConfig` (shared by the CLI, the sweep and the app)."""
 
 from __future__ import annotations
 
-from ..backends.base import Backend
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from torch import Tensor
+
+from ..backends.base import Backend, Condition
 from ..backends.registry import BACKENDS, load_backend
 from ..config import ConfigError, SearchConfig
+from ..solvers import SOLVER_COST, time_grid
+from ..verifiers.base import Verifier
 from ..verifiers.registry import build_verifier
-from .base import Problem
 
-__all__ = ["build_problem", "backend_for"]
+__all__ = ["AvoidanceLike", "Problem", "validate", "build_problem", "backend_for"]
+
+
+class AvoidanceLike(Protocol):
+    """What the engine needs from :class:`dts_app.obstacles.avoidance.Avoidance`: pure
+    functions of states; the engine runs the steps, retries and records."""
+
+    mode: str  # none | repulsion | revert | prune
+    max_reverts: int
+    revert_g: Callable[[float], float]
+
+    def measure(self, x0_hat: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
+        """``(D [B], inside [B] bool)`` of states ``x`` at ``t`` with clean predictions
+        ``x0_hat``."""
+
+    def displacement(self, x0_hat: Tensor, t: float, t_next: float) -> Tensor:
+        """The state displacement repulsion adds to a plain step from ``t`` to ``t_next``."""
+
+    def describe(self) -> list[dict]:
+        """The resolved obstacles as dicts."""
+
+
+@dataclass
+class Problem:
+    """One search problem.
+
+    Attributes:
+        backend: the loaded backend.
+        cond: the denoiser's condition.
+        verifier: the search verifier (charged to ``verifier_calls``); None for sampling.
+        heldout: the held-out verifier (diagnostic, charged to ``heldout_calls``).
+        solver: ``euler``, ``heun`` or ``sde`` (the deterministic solver of every
+            non-branching step; ``sde`` makes every step stochastic).
+        steps: grid steps from t = 1 to t = 0.
+        shift: time-grid shift.
+        sde_gamma: γ of the SDE's ``g(t)² = 2γt`` for stochastic steps.
+        seed: base seed of every stream.
+        avoidance: obstacles with an avoidance mode, or ``None``.
+        trace_scores: score every node (not just scored candidates) for the trace with both
+            verifiers, counted as ``diagnostic_calls``; defaults to on for point data and
+            backends with cheap verifiers (digits).
+        config: the :class:`~dts_app.config.SearchConfig` it came from, if any.
+        grid: the time grid ``t_0 = 1 > … > t_S = 0`` (derived).
+    """
+
+    backend: Backend
+    cond: Condition
+    verifier: Verifier | None
+    heldout: Verifier | None = None
+    solver: str = "euler"
+    steps: int = 32
+    shift: float = 1.0
+    sde_gamma: float = 0.5
+    seed: int = 0
+    avoidance: AvoidanceLike | None = None
+    trace_scores: bool | None = None
+    config: Any = None
+    grid: list[float] = field(init=False)
+
+    def __post_init__(self):
+        if self.solver not in SOLVER_COST:
+            raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_COST)}")
+        self.grid = time_grid(self.steps, self.shift)
+        if self.trace_scores is None:
+            self.trace_scores = self.backend.data_kind == "points" or self.backend.cheap_scores
+
+    @property
+    def last(self) -> int:
+        """Grid index of t = 0."""
+        return len(self.grid) - 1
+
+    @property
+    def nfe_per_step(self) -> int:
+        """Image-forwards one deterministic step costs per path (solver × CFG)."""
+        return SOLVER_COST[self.solver] * self.backend.forwards_per_call(self.cond)
+
+    @property
+    def forwards(self) -> int:
+        """Image-forwards of one velocity evaluation of one path (2 with CFG)."""
+        return self.backend.forwards_per_call(self.cond)
+
+    def path_nfe(self, steps: int | None = None) -> int:
+        """Image-forwards of one path over ``steps`` grid steps (default: all)."""
+        return (self.steps if steps is None else steps) * self.nfe_per_step
+
+
+def validate(config: SearchConfig) -> SearchConfig:
+    """``config.validate()`` plus its names against the registries; returns ``config``.
+
+    Raises:
+        ConfigError: one line naming the knob.
+    """
+    from .registry import ALGORITHMS
+
+    config.validate()
+    if config.backend not in BACKENDS:
+        raise ConfigError(f"--backend: {config.backend!r} is not one of {', '.join(BACKENDS)}")
+    if config.algorithm not in ALGORITHMS:
+        raise ConfigError(f"--algorithm: {config.algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    spec = BACKENDS[config.backend]
+    if spec.presets and config.preset is not None and config.preset not in spec.presets:
+        raise ConfigError(f"--preset: {config.preset!r} is not one of {', '.join(spec.presets)}")
+    return config
 
 
 def backend_for(config: SearchConfig, cache: dict | None = None) -> Backend:
@@ -32,7 +141,7 @@ def build_problem(
 
     ``verifiers=False`` builds a plain-sampling problem (no search or held-out verifier).
     """
-    config.validate()
+    validate(config)
     backend = backend if backend is not None else backend_for(config, cache)
     target = config.target if config.target is not None else backend.default_target()
     if config.target is None and config.prompt is not None and "prompt" in BACKENDS[config.backend].options:

@@ -1,12 +1,15 @@
 """The one algorithm registry: drives CLI choices, the sweep and the UI's dropdown.
 
-Entries name their class as ``"module:Class"`` (imported on use).
+Each entry declares an algorithm once: its name, label, description, the
+:class:`~dts_app.config.SearchConfig` knobs it reads, and its class as
+``"module:Class"`` (imported on first use).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+
+from ..registry import Registry, load_object
 
 __all__ = ["AlgorithmSpec", "ALGORITHMS", "make_algorithm"]
 
@@ -20,9 +23,9 @@ class AlgorithmSpec:
     params: tuple[str, ...]
 
 
-ALGORITHMS: dict[str, AlgorithmSpec] = {
-    s.name: s
-    for s in [
+ALGORITHMS: Registry[AlgorithmSpec] = Registry(
+    "algorithm",
+    [
         AlgorithmSpec(
             "best-of-n",
             "best-of-N (random search)",
@@ -51,12 +54,10 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
             "dts_app.search.tree:TreeSearch",
             ("n", "m", "sde_gamma", "temperature", "c_uct", "backup"),
         ),
-    ]
-}
+    ],
+)
 
 
 def make_algorithm(name: str, config=None, **overrides):
-    if name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
-    module, attr = ALGORITHMS[name].cls.split(":")
-    return getattr(importlib.import_module(module), attr)(config, **overrides)
+    """An instance of algorithm ``name`` with ``config`` (and overrides)."""
+    return load_object(ALGORITHMS.spec(name).cls)(config, **overrides)

@@ -39,13 +39,17 @@ plus the rollout's remaining ``(S − i)`` steps of the ODE solver.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 
+from ..config import SearchConfig
 from ..rng import stream
-from .base import Beam, Candidate, Engine, Problem, SearchAlgorithm
+from .algorithm import SearchAlgorithm
+from .engine import Engine
+from .problem import Problem
+from .types import Beam, Candidate
 
 __all__ = ["TreeSearch"]
 
@@ -55,86 +59,88 @@ _SELECT_KEY = 2**20
 @dataclass
 class _TNode:
     beam: Beam | None  # one-row beam (None for the virtual root)
-    parent: "_TNode | None"
+    parent: _TNode | None
     depth: int  # grid index; -1 for the root
-    children: list["_TNode"] = field(default_factory=list)
+    children: list[_TNode] = field(default_factory=list)
     visits: int = 0
     value: float = -math.inf
     candidate: Candidate | None = None
     closed: bool = False
 
 
-class TreeSearch(SearchAlgorithm):
-    name = "tree"
-    label = "tree search (DTS-style)"
-    description = "Expand promising partial paths with stochastic children; roll out, back up rewards."
-    params = ("n", "m", "sde_gamma", "temperature", "c_uct", "backup")
+@dataclass
+class _Run:
+    """Per-run state of one tree search (the algorithm object holds none)."""
 
-    def natural_nfe(self, problem: Problem) -> int | None:
-        return None
+    cfg: SearchConfig
+    last: int  # grid index of t = 0
+    gen: torch.Generator  # selection draws
+    root: _TNode = field(default_factory=lambda: _TNode(None, None, -1))
+    lo: float = math.inf  # smallest and largest reward seen (UCT rescaling)
+    hi: float = -math.inf
 
-    def fit_budget(self, problem: Problem, budget: int) -> "TreeSearch":
-        return self
+    def width(self, node: _TNode) -> int:
+        return self.cfg.n if node.beam is None else self.cfg.m
 
-    # --- tree rules ----------------------------------------------------------------------
-    def _backup(self, node: _TNode) -> None:
-        tau = self.config.temperature
+    def backup(self, node: _TNode | None) -> None:
+        tau = self.cfg.temperature
         while node is not None:
             node.visits += 1
             kids = [c for c in node.children if c.visits > 0]
             if kids:
-                if self.config.backup == "max":
+                if self.cfg.backup == "max":
                     node.value = max(c.value for c in kids)
                 else:
                     w = torch.tensor([float(c.visits) for c in kids], dtype=torch.float64)
                     v = torch.tensor([c.value for c in kids], dtype=torch.float64)
                     node.value = float(tau * (torch.logsumexp(v / tau + w.log(), 0) - w.sum().log()))
-            node.closed = node.depth == self._last or (
-                len(node.children) >= self._width(node) and all(c.closed for c in node.children)
+            node.closed = node.depth == self.last or (
+                len(node.children) >= self.width(node) and all(c.closed for c in node.children)
             )
             node = node.parent
 
-    def _width(self, node: _TNode) -> int:
-        return self.config.n if node.beam is None else self.config.m
-
-    def _select_child(self, node: _TNode, gen: torch.Generator) -> _TNode:
+    def select_child(self, node: _TNode) -> _TNode:
         open_kids = [c for c in node.children if not c.closed]
-        if self.config.backup == "max":
+        if self.cfg.backup == "max":
             logn = math.log(max(node.visits, 1))
-            lo, hi = self._range
-            span = hi - lo if hi > lo else 1.0
+            span = self.hi - self.lo if self.hi > self.lo else 1.0
             return max(
                 open_kids,
-                key=lambda c: (c.value - lo) / span + self.config.c_uct * math.sqrt(logn / max(c.visits, 1)),
+                key=lambda c: (c.value - self.lo) / span + self.cfg.c_uct * math.sqrt(logn / max(c.visits, 1)),
             )
-        v = torch.tensor([c.value for c in open_kids], dtype=torch.float64) / self.config.temperature
-        j = int(torch.multinomial(torch.softmax(v, 0).float(), 1, generator=gen))
+        v = torch.tensor([c.value for c in open_kids], dtype=torch.float64) / self.cfg.temperature
+        j = int(torch.multinomial(torch.softmax(v, 0).float(), 1, generator=self.gen))
         return open_kids[j]
 
-    def _draw(self, root: _TNode, gen: torch.Generator) -> Candidate | None:
-        node = root
+    def draw(self) -> Candidate | None:
+        node = self.root
         while node.children:
             kids = [c for c in node.children if c.visits > 0 and math.isfinite(c.value)]
             if not kids:
                 break
-            v = torch.tensor([c.value for c in kids], dtype=torch.float64) / self.config.temperature
-            node = kids[int(torch.multinomial(torch.softmax(v, 0).float(), 1, generator=gen))]
+            v = torch.tensor([c.value for c in kids], dtype=torch.float64) / self.cfg.temperature
+            node = kids[int(torch.multinomial(torch.softmax(v, 0).float(), 1, generator=self.gen))]
         return node.candidate
 
-    # --- search --------------------------------------------------------------------------
+
+class TreeSearch(SearchAlgorithm):
+    name = "tree"
+
+    def max_nfe(self, problem: Problem) -> int:
+        """Without a budget: n·m rollouts, each at most one SDE step plus one path."""
+        return self.config.n * self.config.m * (problem.path_nfe() + problem.nfe_per_step)
+
     def iterate(self, eng: Engine) -> Iterator[None]:
         cfg, p = self.config, eng.problem
-        self._last = len(eng.grid) - 1
-        gen = stream(p.seed, _SELECT_KEY)
-        root = _TNode(None, None, -1)
-        self._range = (math.inf, -math.inf)
+        run = _Run(cfg, len(eng.grid) - 1, stream(p.seed, _SELECT_KEY))
+        root = run.root
         max_iters = None if eng.ledger.remaining is not None else cfg.n * cfg.m
         it = 0
         try:
             while max_iters is None or it < max_iters:
                 node = root
-                while len(node.children) >= self._width(node) and not node.closed:
-                    node = self._select_child(node, gen)
+                while len(node.children) >= run.width(node) and not node.closed:
+                    node = run.select_child(node)
                 if node.closed:
                     eng.trace.event("exhausted", reason="every branch is explored to t = 0")
                     return
@@ -155,13 +161,13 @@ class TreeSearch(SearchAlgorithm):
                 if done:
                     child.candidate = done[0]
                     child.value = done[0].score
-                    self._range = (min(self._range[0], child.value), max(self._range[1], child.value))
+                    run.lo, run.hi = min(run.lo, child.value), max(run.hi, child.value)
                 else:  # pruned by an obstacle: a dead branch
-                    child.depth = self._last
-                self._backup(child)
+                    child.depth = run.last
+                run.backup(child)
                 eng.trace.event("rollout", iteration=it, depth=child.depth, reward=child.value, root_value=root.value)
                 it += 1
                 yield
         finally:
             if cfg.backup == "soft" and root.children:
-                eng.chosen = self._draw(root, gen)
+                eng.chosen = run.draw()

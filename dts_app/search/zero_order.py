@@ -20,25 +20,22 @@ finish are started.
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
-import torch
-
-from .base import Engine, Problem, SearchAlgorithm
+from .algorithm import SearchAlgorithm
+from .engine import Engine
+from .problem import Problem
 
 __all__ = ["ZeroOrder"]
 
 
 class ZeroOrder(SearchAlgorithm):
     name = "zero-order"
-    label = "zero-order search (ZO-n)"
-    description = "Move a pivot noise to its best neighbour on the noise sphere, K times."
-    params = ("n", "lam", "iterations")
 
     def natural_nfe(self, problem: Problem) -> int:
         return (1 + self.config.iterations * self.config.n) * problem.path_nfe()
 
-    def fit_budget(self, problem: Problem, budget: int) -> "ZeroOrder":
+    def fit_budget(self, problem: Problem, budget: int) -> ZeroOrder:
         paths = budget // problem.path_nfe()
         n = min(self.config.n, max(1, paths - 1))
         return ZeroOrder(self.config, n=n, iterations=max(1, (paths - 1) // n))
@@ -50,11 +47,11 @@ class ZeroOrder(SearchAlgorithm):
             eng.trace.event("skipped", reason="budget smaller than one path")
             return
         beam = eng.start([(0,)])
+        pivot_noise = beam.x[0].clone()
         yield
         for beam in eng.solve(beam):
             yield
         done = eng.finish(beam)  # empty if an obstacle pruned the pivot's path
-        pivot_noise = self._root_noise(eng, (0,))
         pivot_score = done[0].score if done else -math.inf
         eng.trace.event("pivot", iteration=0, node=done[0].node_id if done else None, score=pivot_score)
         yield
@@ -83,11 +80,3 @@ class ZeroOrder(SearchAlgorithm):
                 pivot_noise, pivot_score = noises[top.key[1]].clone(), top.score
             eng.trace.event("pivot", iteration=k, node=top.node_id, score=pivot_score, moved=moved)
             yield
-
-    @staticmethod
-    def _root_noise(eng: Engine, key: tuple[int, ...]) -> torch.Tensor:
-        """The initial noise of the path with ``key`` (its first draw, re-derived)."""
-        from ..rng import stream
-
-        b = eng.problem.backend
-        return torch.randn(tuple(b.latent_shape), generator=stream(eng.problem.seed, *key)).to(b.device, b.dtype)

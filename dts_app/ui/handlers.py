@@ -9,91 +9,23 @@ again whatever a browser or API client sends).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
-from ..config import ConfigError, ObstacleSpec, SearchConfig
+from ..config import ConfigError, SearchConfig
+from ..ledger import BudgetExceeded
+from .inputs import INPUTS, LIVE, SLIDERS, config_from, input_values, parse_obstacles, target_value
 from .state import SessionState
 
 __all__ = ["input_values", "INPUTS", "SLIDERS", "LIVE", "NFE_CAP", "Outputs", "parse_obstacles", "config_from", "AppHandlers"]
 
-SLIDERS: tuple[str, ...] = ("n", "m", "eta", "q_star", "steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance")
-LIVE: tuple[str, ...] = ("eta", "q_star", "n", "m")
-INPUTS: tuple[str, ...] = (
-    "backend", "preset", "target", "algorithm", "verifier", "heldout", *SLIDERS, "solver", "avoid", "obstacles", "embed",
-    "model", "prompt", "verifier_model",
-)
 LIVE_TREE_MAX = 4000  # nodes drawn while a run streams
+GALLERY_MAX = 16  # final images shown
+#: errors that are the user's (bad knobs, budgets, models that cannot load): shown as a
+#: status line; anything else is a bug and propagates
+_USER_ERRORS = (ConfigError, BudgetExceeded)
 NFE_CAP: dict[str, int] = {"points": 200_000, "embedded-image": 50_000, "image": 2_000}
-
-
-def input_values(**changes: Any) -> list:
-    """Control values in :data:`INPUTS` order: the app's gmm defaults with ``changes``
-    (for API clients, tests and the latency benchmark)."""
-    d = SearchConfig()
-    base = {k: getattr(d, k) for k in SLIDERS}
-    base.update(backend=d.backend, preset=d.preset, target=None, algorithm=d.algorithm, verifier=d.verifier,
-                heldout="supervised", solver=d.solver, avoid=d.avoid, obstacles="", embed="pca",
-                model="", prompt="", verifier_model="")
-    unknown = set(changes) - set(INPUTS)
-    if unknown:
-        raise ValueError(f"unknown controls: {', '.join(sorted(unknown))}")
-    base.update(changes)
-    return [base[k] for k in INPUTS]
-
-
-def parse_obstacles(text: str) -> tuple[ObstacleSpec, ...]:
-    """One obstacle per line (or ';'-separated): ``ball:x,y,r``, ``point:x,y``,
-    ``component:k``, ``class:k``; blank lines and ``#`` comments are skipped."""
-    out = []
-    for line in (text or "").replace(";", "\n").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            out.append(ObstacleSpec.parse(line))
-    return tuple(out)
-
-
-def _target(value: Any) -> Any:
-    if value in (None, "", "default"):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    head = str(value).split(":", 1)[0].strip()
-    return int(head) if head.lstrip("-").isdigit() else str(value)
-
-
-def config_from(values: dict) -> SearchConfig:
-    """A validated SearchConfig from control values keyed by :data:`INPUTS` names.
-
-    Raises:
-        ConfigError: a knob out of range or a bad combination (one line).
-    """
-    ints = {"n", "m", "steps", "budget", "seed", "delta_f", "delta_b"}
-    kw: dict[str, Any] = {}
-    for k in SLIDERS:
-        v = values.get(k)
-        if v is None:
-            continue
-        try:
-            kw[k] = int(round(float(v))) if k in ints else float(v)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{k}: expected a number, got {v!r}") from None
-    cfg = SearchConfig(
-        backend=values.get("backend") or "gmm",
-        preset=(values.get("preset") or None) if _has_presets(values.get("backend") or "gmm") else None,
-        target=_target(values.get("target")),
-        algorithm=values.get("algorithm") or "best-of-n",
-        verifier=values.get("verifier") or "oracle",
-        heldout=values.get("heldout") or "",
-        solver=values.get("solver") or "euler",
-        avoid=values.get("avoid") or "none",
-        obstacles=parse_obstacles(values.get("obstacles") or ""),
-        model=(values.get("model") or "").strip() or None,
-        prompt=(values.get("prompt") or "").strip() or None,
-        verifier_model=(values.get("verifier_model") or "").strip() or None,
-        **kw,
-    )
-    return cfg.validate()
 
 
 @dataclass
@@ -111,9 +43,10 @@ class Outputs:
     budget: Any = None
     embed_used: str = "pca"
 
+    NAMES = ("status", "tree", "trajectories", "embedding", "plane", "gallery", "images", "ledger", "budget")
+
     def as_tuple(self) -> tuple:
-        return (self.status, self.tree, self.trajectories, self.embedding, self.plane, self.gallery, self.images,
-                self.ledger, self.budget)
+        return tuple(getattr(self, k) for k in self.NAMES)
 
 
 @dataclass
@@ -142,9 +75,7 @@ class AppHandlers:
         """
         need = problem.path_nfe()
         if cfg.budget and cfg.budget < need:
-            raise ConfigError(
-                f"NFE budget {cfg.budget} is too small: one path of {cfg.steps} steps costs {need} NFEs"
-            )
+            raise ConfigError(f"NFE budget {cfg.budget} is too small: one path of {cfg.steps} steps costs {need} NFEs")
         from ..backends.registry import BACKENDS
 
         kind = problem.backend.data_kind
@@ -154,18 +85,13 @@ class AppHandlers:
         cap = NFE_CAP.get(kind, NFE_CAP["image"])
         if cfg.budget and cfg.budget <= cap:
             return cfg.budget, ""
-        if not cfg.budget:
-            # without a budget an algorithm runs its natural course; an unbounded one (tree
-            # search: n·m rollouts, each at most one SDE step plus one path) is bounded here
-            natural = algo.natural_nfe(problem)
-            bound = natural if natural is not None else cfg.n * cfg.m * (need + problem.nfe_per_step)
-            if bound <= cap:
-                return None, ""
+        if not cfg.budget and algo.max_nfe(problem) <= cap:
+            return None, ""  # without a budget an algorithm runs its natural course
         return cap, f" (per-request cap {cap:,} NFEs)"
 
     # ---- figures ---------------------------------------------------------------------
-    def figures(self, res: dict, cfg: SearchConfig, backend, curve: list | None = None, method: str = "pca") -> Outputs:
-        """All views of one result dict (``SearchResult.to_dict()``); ``method`` is the
+    def figures(self, result, cfg: SearchConfig, backend, method: str = "pca") -> Outputs:
+        """All views of one :class:`~dts_app.search.types.SearchResult`; ``method`` is the
         embedding asked for (``pca`` or ``umap``; the one used is in ``Outputs.embed_used``)."""
         from ..viz.embedding import embedding_figure
         from ..viz.gallery import image_gallery, points_gallery_figure
@@ -174,41 +100,32 @@ class AppHandlers:
         from ..viz.trajectories import trajectories_figure
         from ..viz.tree import tree_figure
 
-        tree, best = res["tree"], res["best_node"]
-        obstacles = [o.to_dict() for o in cfg.obstacles]
-        mixture = getattr(backend, "mixture", None)
-        means = None if mixture is None else mixture.means.detach().cpu().numpy()
-        geo = obstacle_geometry(obstacles, means, cfg.q_star)
+        tree, best = result.tree.to_dict(), result.best_node
+        cands = [c.to_dict() for c in result.candidates]
+        obstacles = result.obstacles
+        mixture = backend.reference_mixture()
         out = Outputs(status="")
         out.tree = tree_figure(tree, best)
-        out.trajectories = trajectories_figure(tree, best, cfg.q_star if obstacles else None)
-        out.embedding, out.embed_used = embedding_figure(tree, geo, method, self.embedder)
+        q_stars = [o["q_star"] for o in obstacles]
+        out.trajectories = trajectories_figure(tree, best, min(q_stars) if q_stars else None)
+        out.embedding, out.embed_used = embedding_figure(tree, obstacle_geometry(obstacles), method, self.embedder)
         if mixture is not None and mixture.dim == 2:
             tgt = cfg.target if cfg.target is not None else backend.default_target()
             tm = [mixture.means[int(tgt)].tolist()] if isinstance(tgt, int) else None
-            out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, cfg.q_star, tm)
+            out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, tm)
         else:
             out.plane = _note_figure("the true plane is drawn for 2-D gmm presets")
-        if backend.data_kind == "image":
-            out.images = image_gallery(self._images(res, backend), best)
+        if result.images is not None:
+            shown = list(zip(result.images[:GALLERY_MAX].numpy(), result.candidates))
+            out.images = image_gallery([(img, c.score, c.heldout_score, c.node_id) for img, c in shown], best)
             out.gallery = _note_figure("final candidates are shown as images below")
         else:
-            out.gallery = points_gallery_figure(res["candidates"], best)
+            out.gallery = points_gallery_figure(cands, best)
             out.images = []
-        out.ledger = ledger_rows(res["ledger"], res.get("metrics"))
-        out.budget = anytime_figure(curve if curve and len({n for n, v in curve if v is not None}) > 2 else _finals_curve(res), self._sweep(cfg))
-        return out
-
-    def _images(self, res: dict, backend) -> list:
-        import torch
-
-        out = []
-        for c in res["candidates"][:16]:
-            if c["sample"] is None:
-                continue
-            x = torch.tensor(c["sample"]).reshape(1, *backend.latent_shape)
-            img = backend.decode(x)[0].detach().cpu().numpy()
-            out.append((img, c["score"], c["heldout_score"], c["node_id"]))
+        out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics)
+        curve = result.curve
+        scored = len({n for n, v in curve if v is not None}) > 2
+        out.budget = anytime_figure(curve if scored else _finals_curve(cands, result.ledger.denoiser_nfe), self._sweep(cfg))
         return out
 
     def _sweep(self, cfg: SearchConfig):
@@ -233,19 +150,17 @@ class AppHandlers:
             return None
 
     # ---- handlers --------------------------------------------------------------------
-    def _status(self, res: dict, cfg: SearchConfig, note: str, secs: float) -> str:
-        led = res["ledger"]
-        best = res["best_score"]
-        held = res["heldout_score"]
+    def _status(self, res, cfg: SearchConfig, note: str, secs: float) -> str:
+        best, held = res.best_score, res.heldout_score
         parts = [
-            f"**{res['message']}** · {cfg.algorithm} on {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else ""),
+            f"**{res.message}** · {cfg.algorithm} on {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else ""),
             f"best score {best:.4g}" if best is not None else "no finished path",
             f"held-out {held:.4g}" if held is not None else "",
-            f"{led['denoiser_nfe']:,} NFEs{note}",
-            f"{len(res['tree']['nodes'])} nodes",
+            f"{res.ledger.denoiser_nfe:,} NFEs{note}",
+            f"{len(res.tree.nodes)} nodes",
             f"{secs * 1000:.0f} ms",
         ]
-        m = res.get("metrics") or {}
+        m = res.metrics or {}
         if m.get("collision_rate") is not None:
             parts.append(f"collision rate {m['collision_rate']:.2f}")
         return " · ".join(p for p in parts if p)
@@ -270,12 +185,12 @@ class AppHandlers:
             that the layout maps to "keep")."""
         t0 = time.perf_counter()
         try:
-            from ..search.base import run_search
+            from ..search import run_search
 
             vals, cfg, problem, algo, budget, note = self._prepare(values)
-            res = run_search(problem, algo, budget).to_dict()
+            res = run_search(problem, algo, budget)
             out = self.figures(res, cfg, problem.backend, method=vals.get("embed") or "pca")
-        except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
+        except _USER_ERRORS as e:
             return (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
         out.status = self._status(res, cfg, note, time.perf_counter() - t0) + f" · view {out.embed_used.upper()}"
         state.result = res
@@ -293,23 +208,20 @@ class AppHandlers:
         state.stop = False
         try:
             vals, cfg, problem, algo, budget, note = self._prepare(values)
-            natural = algo.natural_nfe(problem)
-        except (ConfigError, ValueError, ImportError, OSError, RuntimeError, KeyError, TypeError) as e:
+            total = min(budget, algo.max_nfe(problem)) if budget else algo.max_nfe(problem)
+        except _USER_ERRORS as e:
             yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
             return
-        from ..search.base import iterate_search
+        from ..search import iterate_search
         from ..viz.tree import tree_figure
 
-        total = min(x for x in (budget, natural, cfg.n * cfg.m * (problem.path_nfe() + problem.nfe_per_step)) if x)
         state.running = True
-        curve: list = []
         last = 0.0
         try:
             for snap in iterate_search(problem, algo, budget, lambda: state.stop):
-                curve.append((snap.ledger["denoiser_nfe"], snap.best_score))
                 if snap.done:
-                    res = snap.result.to_dict()
-                    out = self.figures(res, cfg, problem.backend, curve, vals.get("embed") or "pca")
+                    res = snap.result
+                    out = self.figures(res, cfg, problem.backend, vals.get("embed") or "pca")
                     out.status = self._status(res, cfg, note, time.perf_counter() - t0)
                     state.result = res
                     state.runs += 1
@@ -326,28 +238,26 @@ class AppHandlers:
                     # stay responsive for Stop): then only the status moves until the end
                     tree = tree_figure(snap.trace.to_dict(with_x0=False), None) if snap.n_nodes <= LIVE_TREE_MAX else None
                     yield (state, *Outputs(status=status, tree=tree).as_tuple())
-        except (ValueError, RuntimeError, OSError, KeyError, TypeError) as e:
+        except _USER_ERRORS as e:
             yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
         finally:
             state.running = False
 
     def _problem_backend(self, backend: str, preset: str | None):
-        from ..search.problem import backend_for
+        from ..search import backend_for
 
         return backend_for(SearchConfig(backend=backend, preset=preset), self.cache)
 
     def hazard_text(self, backend: str, preset: str | None, text: str) -> str:
-        """Obstacle text with the preset's built-in hazard components appended (gmm)."""
-        if backend != "gmm":
-            return text
-        comps = getattr(self._problem_backend(backend, preset), "avoid_components", lambda: ())()
+        """Obstacle text with the backend's built-in obstacles (the preset's hazard) appended."""
+        builtin = self._problem_backend(backend, preset).builtin_obstacles()
         lines = [ln for ln in (text or "").splitlines() if ln.strip()]
-        lines += [f"component:{k}" for k in comps if f"component:{k}" not in lines]
+        lines += [f"{kind}:{value}" for kind, value in builtin if f"{kind}:{value}" not in lines]
         return "\n".join(lines)
 
     def add_target_obstacle(self, backend: str, choice: Any, text: str) -> str:
         """Obstacle text with the picked component (gmm) or class (other backends) appended."""
-        k = _target(choice)
+        k = target_value(choice)
         if not isinstance(k, int):
             return text
         line = f"{'component' if backend == 'gmm' else 'class'}:{k}"
@@ -357,9 +267,9 @@ class AppHandlers:
     def mark_best(self, state: SessionState, text: str) -> str:
         """Obstacle text with the last run's best sample appended as a point obstacle."""
         res = state.result
-        if not res or res.get("best") is None or len(res["best"]) > 64:
+        if res is None or res.best is None or res.best.numel() > 64:
             return text
-        pt = "point:" + ",".join(f"{v:.3f}" for v in res["best"])
+        pt = "point:" + ",".join(f"{v:.3f}" for v in res.best.flatten().tolist())
         return "\n".join([ln for ln in (text or "").splitlines() if ln.strip()] + [pt])
 
     def stop(self, state: SessionState) -> tuple[SessionState, str]:
@@ -368,22 +278,15 @@ class AppHandlers:
         return state, "stopping after the current step…"
 
 
-def _finals_curve(res: dict) -> list[tuple[float, float]]:
+def _finals_curve(cands: list[dict], total: int) -> list[tuple[float, float]]:
     """Best score among the first k finished candidates against k/K of the NFEs spent
     (exact for best-of-N, whose candidates cost the same; an ordering view otherwise)."""
-    cands = sorted(res["candidates"], key=lambda c: c["node_id"])
-    total = res["ledger"]["denoiser_nfe"]
+    cands = sorted(cands, key=lambda c: c["node_id"])
     out, best = [], None
     for k, c in enumerate(cands, 1):
         best = c["score"] if best is None else max(best, c["score"])
         out.append((round(total * k / len(cands), 1), best))
     return out
-
-
-def _has_presets(backend: str) -> bool:
-    from ..backends.registry import BACKENDS
-
-    return bool(BACKENDS[backend].presets) if backend in BACKENDS else True
 
 
 def _note_figure(text: str):

@@ -8,14 +8,23 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FIELDS, SearchConfig
-from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers
+from .handlers import INPUTS, LIVE, AppHandlers, Outputs
 from .state import SessionState
 
 __all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
 
 STEPS: dict[str, float] = {"eta": 0.1, "q_star": 0.05, "lam": 0.05, "guidance": 0.5}
-_SLIDER_MAX: dict[str, float] = {"n": 256, "m": 16, "steps": 200, "budget": 200_000, "seed": 10_000, "eta": 20.0,
-                                 "q_star": 5.0, "delta_f": 20, "delta_b": 40}
+_SLIDER_MAX: dict[str, float] = {
+    "n": 256,
+    "m": 16,
+    "steps": 200,
+    "budget": 200_000,
+    "seed": 10_000,
+    "eta": 20.0,
+    "q_star": 5.0,
+    "delta_f": 20,
+    "delta_b": 40,
+}
 
 
 def slider_kwargs(name: str, default: Any) -> dict:
@@ -23,8 +32,14 @@ def slider_kwargs(name: str, default: Any) -> dict:
     range is a comfortable sub-range; the server validates the full one)."""
     spec = FIELDS[name]
     hi = _SLIDER_MAX.get(name, spec.hi)
-    return dict(label=spec.label, info=spec.help, minimum=spec.lo, maximum=hi, value=default,
-                step=1 if spec.integer else STEPS.get(name, 0.01))
+    return dict(
+        label=spec.label,
+        info=spec.help,
+        minimum=spec.lo,
+        maximum=hi,
+        value=default,
+        step=1 if spec.integer else STEPS.get(name, 0.01),
+    )
 
 
 def _targets(handlers: AppHandlers, backend: str, preset: str | None) -> tuple[list[str], str | None]:
@@ -73,43 +88,81 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
     targets, target0 = _targets(handlers, d.backend, d.preset)
     with gr.Blocks(title="DTS Explorer") as demo:
         state = gr.State(SessionState())
-        gr.Markdown("# DTS Explorer\nInference-time search in flow models: watch candidates branch, get scored, "
-                    "and steer around obstacles. On the Gaussian mixture, releasing η, Q*, N or M re-runs the search.")
+        gr.Markdown(
+            "# DTS Explorer\nInference-time search in flow models: watch candidates branch, get scored, "
+            "and steer around obstacles. On the Gaussian mixture, releasing η, Q*, N or M re-runs the search."
+        )
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 c: dict[str, Any] = {}
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-                c["backend"] = gr.Dropdown([(s.label, s.name) for s in BACKENDS.values()], value=d.backend, label="backend",
-                                           info="Model family: gmm is exact and instant; image backends need a model.")
+                c["backend"] = gr.Dropdown(
+                    [(s.label, s.name) for s in BACKENDS.values()],
+                    value=d.backend,
+                    label="backend",
+                    info="Model family: gmm is exact and instant; image backends need a model.",
+                )
                 with gr.Accordion("real model (dit / t2i)", open=False):
-                    c["model"] = gr.Textbox(value="", label="model: hub id or local directory",
-                                            info="Loaded only when you name it (safetensors only, no remote code).")
+                    c["model"] = gr.Textbox(
+                        value="",
+                        label="model: hub id or local directory",
+                        info="Loaded only when you name it (safetensors only, no remote code).",
+                    )
                     c["prompt"] = gr.Textbox(value="", label="prompt (t2i)", info="The text the image should match.")
-                    c["verifier_model"] = gr.Textbox(value="", label="verifier model (CLIP / DINOv2)",
-                                                     info="A hub id or directory, or clip=...,dino=... for both.")
-                c["preset"] = gr.Dropdown(list(BACKENDS[d.backend].presets), value=d.preset, label="preset",
-                                          info="Which mixture (gmm) to search in.")
-                c["target"] = gr.Dropdown(targets, value=target0, label="target (component / class)", allow_custom_value=True,
-                                          info="What the search verifier rewards.")
-                c["algorithm"] = gr.Dropdown([(s.label, s.name) for s in ALGORITHMS.values()], value=d.algorithm,
-                                             label="algorithm", info="How candidates are proposed and kept.")
+                    c["verifier_model"] = gr.Textbox(
+                        value="",
+                        label="verifier model (CLIP / DINOv2)",
+                        info="A hub id or directory, or clip=...,dino=... for both.",
+                    )
+                c["preset"] = gr.Dropdown(
+                    list(BACKENDS[d.backend].presets), value=d.preset, label="preset", info="Which mixture (gmm) to search in."
+                )
+                c["target"] = gr.Dropdown(
+                    targets,
+                    value=target0,
+                    label="target (component / class)",
+                    allow_custom_value=True,
+                    info="What the search verifier rewards.",
+                )
+                c["algorithm"] = gr.Dropdown(
+                    [(s.label, s.name) for s in ALGORITHMS.values()],
+                    value=d.algorithm,
+                    label="algorithm",
+                    info="How candidates are proposed and kept.",
+                )
                 vs = verifiers_for(d.backend)
-                c["verifier"] = gr.Dropdown(vs, value=d.verifier, label="search verifier",
-                                            info="Score the search maximises.")
-                c["heldout"] = gr.Dropdown(vs, value="supervised" if "supervised" in vs else d.heldout,
-                                           label="held-out verifier", info="Independent score, reported only (detects hacking).")
+                c["verifier"] = gr.Dropdown(vs, value=d.verifier, label="search verifier", info="Score the search maximises.")
+                c["heldout"] = gr.Dropdown(
+                    vs,
+                    value="supervised" if "supervised" in vs else d.heldout,
+                    label="held-out verifier",
+                    info="Independent score, reported only (detects hacking).",
+                )
                 for k in ("n", "m", "eta", "q_star"):
                     c[k] = gr.Slider(**slider_kwargs(k, getattr(d, k)))
-                c["avoid"] = gr.Dropdown(list(FIELDS["avoid"].choices), value=d.avoid, label=FIELDS["avoid"].label,
-                                         info="none | repulsion (η pushes x̂0 away) | revert (resample on entry) | prune.")
-                c["obstacles"] = gr.Textbox(value="", lines=3, label="obstacles (one per line)",
-                                            placeholder="ball:1.5,0,0.4\npoint:0,2\ncomponent:1\nclass:3",
-                                            info="ball:x,y,r · point:x,y · component:k (gmm) · class:k (digits); optional @eta=..,q=..")
+                c["avoid"] = gr.Dropdown(
+                    list(FIELDS["avoid"].choices),
+                    value=d.avoid,
+                    label=FIELDS["avoid"].label,
+                    info="none | repulsion (η pushes x̂0 away) | revert (resample on entry) | prune.",
+                )
+                c["obstacles"] = gr.Textbox(
+                    value="",
+                    lines=3,
+                    label="obstacles (one per line)",
+                    placeholder="ball:1.5,0,0.4\npoint:0,2\ncomponent:1\nclass:3",
+                    info="ball:x,y,r · point:x,y · component:k (gmm) · class:k (digits); optional @eta=..,q=..",
+                )
                 with gr.Row(equal_height=True):
-                    pick = gr.Dropdown(targets, value=None, label="component / class to avoid", scale=2,
-                                       info="Pick one, then add it as an obstacle.")
+                    pick = gr.Dropdown(
+                        targets,
+                        value=None,
+                        label="component / class to avoid",
+                        scale=2,
+                        info="Pick one, then add it as an obstacle.",
+                    )
                     add_pick = gr.Button("add as obstacle", size="sm", scale=1)
                 with gr.Row():
                     hazard = gr.Button("avoid preset hazard", size="sm")
@@ -117,10 +170,15 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
                 with gr.Accordion("more knobs", open=False):
                     for k in ("steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance"):
                         c[k] = gr.Slider(**slider_kwargs(k, getattr(d, k)))
-                    c["solver"] = gr.Dropdown(list(FIELDS["solver"].choices), value=d.solver, label="solver",
-                                              info=FIELDS["solver"].help)
-                c["embed"] = gr.Radio(["pca", "umap"], value="pca", label="embedding",
-                                      info="PCA is instant; UMAP shows once warmed up (PCA meanwhile).")
+                    c["solver"] = gr.Dropdown(
+                        list(FIELDS["solver"].choices), value=d.solver, label="solver", info=FIELDS["solver"].help
+                    )
+                c["embed"] = gr.Radio(
+                    ["pca", "umap"],
+                    value="pca",
+                    label="embedding",
+                    info="PCA is instant; UMAP shows once warmed up (PCA meanwhile).",
+                )
             with gr.Column(scale=3):
                 status = gr.Markdown("Press **Run** (or release a slider) to search.", elem_id="status")
                 with gr.Row():
@@ -138,10 +196,12 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         inputs = [state] + [c[k] for k in INPUTS]
         outputs = [state, status, tree, traj, embed, plane, gallery, images, ledger, budget_fig]
 
+        images_at = 1 + Outputs.NAMES.index("images")  # after the state
+
         def keep(t: tuple) -> tuple:
             t = list(t)
-            if isinstance(t[7], list):  # images: shown only for image backends
-                t[7] = gr.update(value=t[7] or None, visible=bool(t[7]))
+            if isinstance(t[images_at], list):  # images: shown only for image backends
+                t[images_at] = gr.update(value=t[images_at] or None, visible=bool(t[images_at]))
             return tuple(gr.skip() if v is None else v for v in t)
 
         @gpu_decorator
@@ -156,20 +216,24 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         run_btn.click(run_stream, inputs, outputs, concurrency_limit=4, api_name="search")
         stop_btn.click(handlers.stop, [state], [state, status], queue=False, api_name="stop")
         for k in LIVE:
-            c[k].release(run_live, inputs, outputs, trigger_mode="always_last", concurrency_limit=4,
-                         api_name=f"release_{k}")
+            c[k].release(run_live, inputs, outputs, trigger_mode="always_last", concurrency_limit=4, api_name=f"release_{k}")
         demo.load(run_live, inputs, outputs, api_name=False)
 
         def on_backend(backend: str):
             spec = BACKENDS[backend]
             vs = verifiers_for(backend)
             names, t0 = _targets(handlers, backend, spec.presets[0] if spec.presets else None)
-            return (gr.update(choices=list(spec.presets), value=spec.presets[0] if spec.presets else None),
-                    gr.update(choices=names, value=t0), gr.update(choices=vs, value=vs[0] if vs else None),
-                    gr.update(choices=vs, value=vs[-1] if vs else None), gr.update(choices=names, value=None))
+            return (
+                gr.update(choices=list(spec.presets), value=spec.presets[0] if spec.presets else None),
+                gr.update(choices=names, value=t0),
+                gr.update(choices=vs, value=vs[0] if vs else None),
+                gr.update(choices=vs, value=vs[-1] if vs else None),
+                gr.update(choices=names, value=None),
+            )
 
-        c["backend"].change(on_backend, [c["backend"]], [c["preset"], c["target"], c["verifier"], c["heldout"], pick],
-                            api_name=False)
+        c["backend"].change(
+            on_backend, [c["backend"]], [c["preset"], c["target"], c["verifier"], c["heldout"], pick], api_name=False
+        )
 
         def on_preset(backend: str, preset: str):
             names, t0 = _targets(handlers, backend, preset)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["SessionState"]
 
@@ -14,12 +15,12 @@ class SessionState:
     Attributes:
         stop: cooperative stop flag; the running search checks it between steps.
         running: True while a streamed search is in progress.
-        result: the last result as ``SearchResult.to_dict()`` (kept on screen on errors).
+        result: the last :class:`~dts_app.search.types.SearchResult` (kept on screen on
+            errors).
         runs: searches completed in this session.
     """
 
     stop: bool = False
     running: bool = False
-    result: dict | None = None
+    result: Any = None
     runs: int = 0
-    history: list = field(default_factory=list)

@@ -134,22 +134,53 @@ def embedding_figure(
         idx = [row[i] for i in p if i in row]
         px += list(y[idx, 0]) + [None]
         py += list(y[idx, 1]) + [None]
-    fig.add_trace(go.Scattergl(x=px, y=py, mode="lines", name="paths", line=dict(color="rgba(60,60,60,0.35)", width=1), hoverinfo="skip"))
-    fig.add_trace(go.Scattergl(x=y[:, 0], y=y[:, 1], mode="markers", name="nodes",
-                               marker=dict(color=[n["t"] for n in nodes], colorscale="Viridis", size=5,
-                                           colorbar=dict(title="t", len=0.6)),
-                               text=[f"id {n['id']} t {n['t']:.2f}" for n in nodes], hoverinfo="text"))
+    fig.add_trace(
+        go.Scattergl(x=px, y=py, mode="lines", name="paths", line=dict(color="rgba(60,60,60,0.35)", width=1), hoverinfo="skip")
+    )
+    fig.add_trace(
+        go.Scattergl(
+            x=y[:, 0],
+            y=y[:, 1],
+            mode="markers",
+            name="nodes",
+            marker=dict(color=[n["t"] for n in nodes], colorscale="Viridis", size=5, colorbar=dict(title="t", len=0.6)),
+            text=[f"id {n['id']} t {n['t']:.2f}" for n in nodes],
+            hoverinfo="text",
+        )
+    )
     fin = [i for i, n in enumerate(nodes) if n["status"] in ("final", "best")]
     if fin:
-        fig.add_trace(go.Scattergl(x=y[fin, 0], y=y[fin, 1], mode="markers", name="finals",
-                                   marker=dict(color=STATUS_COLOURS["final"], size=8, symbol="circle-open", line=dict(width=2))))
+        fig.add_trace(
+            go.Scattergl(
+                x=y[fin, 0],
+                y=y[fin, 1],
+                mode="markers",
+                name="finals",
+                marker=dict(color=STATUS_COLOURS["final"], size=8, symbol="circle-open", line=dict(width=2)),
+            )
+        )
     inside = within_q(x, geometry)
     if inside.any():
-        fig.add_trace(go.Scattergl(x=y[inside, 0], y=y[inside, 1], mode="markers", name="within Q* (original space)",
-                                   marker=dict(color="rgba(192,57,43,0.8)", size=9, symbol="circle-open", line=dict(width=2))))
+        fig.add_trace(
+            go.Scattergl(
+                x=y[inside, 0],
+                y=y[inside, 1],
+                mode="markers",
+                name="within Q* (original space)",
+                marker=dict(color="rgba(192,57,43,0.8)", size=9, symbol="circle-open", line=dict(width=2)),
+            )
+        )
     if ey is not None:
-        fig.add_trace(go.Scatter(x=ey[:, 0], y=ey[:, 1], mode="markers", name="obstacles",
-                                 marker=dict(symbol="x", size=12, color="#c0392b")))
-    fig.update_layout(title=f"Clean predictions x̂0 of every node ({used.upper()})", uirevision=uirevision, height=420,
-                      margin=dict(l=40, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.15))
+        fig.add_trace(
+            go.Scatter(
+                x=ey[:, 0], y=ey[:, 1], mode="markers", name="obstacles", marker=dict(symbol="x", size=12, color="#c0392b")
+            )
+        )
+    fig.update_layout(
+        title=f"Clean predictions x̂0 of every node ({used.upper()})",
+        uirevision=uirevision,
+        height=420,
+        margin=dict(l=40, r=10, t=40, b=40),
+        legend=dict(orientation="h", y=-0.15),
+    )
     return fig, used

@@ -36,8 +36,7 @@ def potential_figure(etas=(0.25, 1.0, 4.0), q_star: float = 1.0, floor_fraction:
 
 def field_figure(scan: dict):
     """Collision rate and best score (mean ± standard error over seeds) against η, one line
-    per Q*, from :func:`dts_app.obstacles.scan.scan_field`'s output."""
-    import plotly.graph_objects as go
+    per Q*, from :func:`dts_app.sweep.scan_field`'s output."""
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("collision rate", "best search score"))

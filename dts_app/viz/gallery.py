@@ -23,17 +23,47 @@ def points_gallery_figure(candidates: list[dict], best_node: int | None = None, 
     c = [d for d in candidates if d.get("sample") is not None]
     if c:
         xy = np.asarray([(d["sample"] + [0.0])[:2] for d in c], dtype=float)
-        text = [f"node {d['node_id']}<br>score {d['score']:.3g}<br>held-out {d['heldout_score'] if d['heldout_score'] is None else round(d['heldout_score'], 3)}" for d in c]
-        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name="final candidates", text=text, hoverinfo="text",
-                                 marker=dict(color=[d["score"] for d in c], colorscale="RdYlGn", size=10,
-                                             colorbar=dict(title="score", len=0.6), line=dict(width=1, color="black"))))
+        text = [
+            f"node {d['node_id']}<br>score {d['score']:.3g}<br>held-out {d['heldout_score'] if d['heldout_score'] is None else round(d['heldout_score'], 3)}"
+            for d in c
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=xy[:, 0],
+                y=xy[:, 1],
+                mode="markers",
+                name="final candidates",
+                text=text,
+                hoverinfo="text",
+                marker=dict(
+                    color=[d["score"] for d in c],
+                    colorscale="RdYlGn",
+                    size=10,
+                    colorbar=dict(title="score", len=0.6),
+                    line=dict(width=1, color="black"),
+                ),
+            )
+        )
         best = [i for i, d in enumerate(c) if d["node_id"] == best_node]
         if best:
-            fig.add_trace(go.Scatter(x=xy[best, 0], y=xy[best, 1], mode="markers", name="best",
-                                     marker=dict(symbol="star", size=18, color=STATUS_COLOURS["best"], line=dict(width=1, color="black"))))
-    fig.update_layout(title=f"Final candidates ({len(c)})", uirevision=uirevision, height=380,
-                      margin=dict(l=40, r=10, t=40, b=40), xaxis_title="x₁", yaxis_title="x₂",
-                      legend=dict(orientation="h", y=-0.2))
+            fig.add_trace(
+                go.Scatter(
+                    x=xy[best, 0],
+                    y=xy[best, 1],
+                    mode="markers",
+                    name="best",
+                    marker=dict(symbol="star", size=18, color=STATUS_COLOURS["best"], line=dict(width=1, color="black")),
+                )
+            )
+    fig.update_layout(
+        title=f"Final candidates ({len(c)})",
+        uirevision=uirevision,
+        height=380,
+        margin=dict(l=40, r=10, t=40, b=40),
+        xaxis_title="x₁",
+        yaxis_title="x₂",
+        legend=dict(orientation="h", y=-0.2),
+    )
     return fig
 
 

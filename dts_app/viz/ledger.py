@@ -31,10 +31,22 @@ def anytime_figure(curve: list[tuple[int, float]], sweep=None, uirevision: str =
             fig.add_trace(tr)
         fig.update_xaxes(type="log")
     pts = [(n, s) for n, s in curve if s is not None]
-    fig.add_trace(go.Scatter(x=[n for n, _ in pts], y=[s for _, s in pts], mode="lines+markers", name="this run",
-                             line=dict(shape="hv", color="#27ae60")))
-    fig.update_layout(title="Best score vs NFEs" + (" (stored sweep: mean ± s.e.)" if sweep is not None else ""),
-                      xaxis_title="denoiser NFEs", yaxis_title="best search score",
-                      uirevision=uirevision, height=420, margin=dict(l=50, r=10, t=40, b=40),
-                      legend=dict(orientation="v", x=1.02, y=1, font=dict(size=10)))
+    fig.add_trace(
+        go.Scatter(
+            x=[n for n, _ in pts],
+            y=[s for _, s in pts],
+            mode="lines+markers",
+            name="this run",
+            line=dict(shape="hv", color="#27ae60"),
+        )
+    )
+    fig.update_layout(
+        title="Best score vs NFEs" + (" (stored sweep: mean ± s.e.)" if sweep is not None else ""),
+        xaxis_title="denoiser NFEs",
+        yaxis_title="best search score",
+        uirevision=uirevision,
+        height=420,
+        margin=dict(l=50, r=10, t=40, b=40),
+        legend=dict(orientation="v", x=1.02, y=1, font=dict(size=10)),
+    )
     return fig

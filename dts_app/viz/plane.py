@@ -1,8 +1,8 @@
 """The true 2-D plane for 2-D gmm presets: density contours of p_0, obstacles with their
 Q* circles, and the search's paths of clean predictions x̂0.
 
-Also :func:`obstacle_geometry`, which turns obstacle specs into centres and radii in data
-space (shared with the embedding view).
+Also :func:`obstacle_geometry`, which turns the resolved obstacles of a result into centres
+and radii in data space (shared with the embedding view).
 """
 
 from __future__ import annotations
@@ -18,32 +18,32 @@ from .tree import STATUS_COLOURS, best_path
 __all__ = ["obstacle_geometry", "mixture_log_density", "plane_figure"]
 
 
-def obstacle_geometry(obstacles: list[dict], means: np.ndarray | None, q_star: float) -> list[dict]:
-    """Centres, radii and Q* of obstacles in data space.
+def obstacle_geometry(obstacles: list[dict], max_points: int = 64) -> list[dict]:
+    """Centres, radii and Q* of the resolved obstacles in data (x̂0) space.
 
     Args:
-        obstacles: ``ObstacleSpec.to_dict()`` dicts (kinds point, ball, component; others,
-            such as class, have no point in data space and are skipped).
-        means: ``[K, D]`` mixture means (for ``component`` obstacles), or None.
-        q_star: the run's Q*; an obstacle's own ``q_star`` overrides it.
+        obstacles: ``SearchResult.obstacles`` (each with ``points`` ``[P, F]`` or None when
+            too large to carry, ``radius``, ``q_star``, ``space``, ``label``); obstacles in
+            a feature space (text concepts) have no centre in data space and are skipped.
+        max_points: the most centres drawn per obstacle.
 
     Returns:
-        ``[{"label", "centre": [D], "radius", "q_star"}]``; ``radius`` is 0 for points and
-        components; the Q* region is every x with ``|x − centre| ≤ radius + q_star``.
+        ``[{"label", "centre": [F], "radius", "q_star"}]``; the Q* region of a centre is
+        every x with ``|x − centre| ≤ radius + q_star``.
     """
     out = []
     for o in obstacles:
-        q = o.get("q_star") if o.get("q_star") is not None else q_star
-        kind, value = o["kind"], o["value"]
-        if kind == "point":
-            centre, radius = list(value), 0.0
-        elif kind == "ball":
-            centre, radius = list(value[:-1]), float(value[-1])
-        elif kind == "component" and means is not None and 0 <= int(value) < len(means):
-            centre, radius = [float(v) for v in means[int(value)]], 0.0
-        else:
+        if o.get("space", "x0") != "x0" or not o.get("points"):
             continue
-        out.append({"label": f"{kind}:{value}", "centre": centre, "radius": radius, "q_star": float(q)})
+        for p in o["points"][:max_points]:
+            out.append(
+                {
+                    "label": o.get("label") or o["kind"],
+                    "centre": [float(v) for v in p],
+                    "radius": float(o.get("radius") or 0.0),
+                    "q_star": float(o["q_star"]),
+                }
+            )
     return out
 
 
@@ -74,7 +74,6 @@ def plane_figure(
     tree: dict | None,
     best_node: int | None = None,
     obstacles: list[dict] | None = None,
-    q_star: float = 0.5,
     target_means: list[list[float]] | None = None,
     uirevision: str = "plane",
     grid: int = 90,
@@ -86,8 +85,7 @@ def plane_figure(
             ``variances`` (or ``covariances``) ``[K, 2]`` diagonal).
         tree: ``Trace.to_dict()`` with ``x0`` per node, or None.
         best_node: the chosen candidate's node id.
-        obstacles: ``ObstacleSpec.to_dict()`` dicts.
-        q_star: the run's Q*.
+        obstacles: the resolved obstacles (``SearchResult.obstacles``).
         target_means: means of the target component(s), marked with stars.
         uirevision: plotly ``uirevision``.
         grid: contour resolution per axis.
@@ -105,9 +103,20 @@ def plane_figure(
     xx, yy = np.meshgrid(gx, gy)
     logp = mixture_log_density(np.stack([xx.ravel(), yy.ravel()], 1), w, mu, var).reshape(grid, grid)
     fig = go.Figure()
-    fig.add_trace(go.Contour(x=gx, y=gy, z=np.maximum(logp, logp.max() - 12), name="log p₀", colorscale="Blues",
-                             showscale=False, contours=dict(coloring="fill", showlines=False), opacity=0.75,
-                             hovertemplate="log p₀ %{z:.2f}<extra></extra>", ncontours=14))
+    fig.add_trace(
+        go.Contour(
+            x=gx,
+            y=gy,
+            z=np.maximum(logp, logp.max() - 12),
+            name="log p₀",
+            colorscale="Blues",
+            showscale=False,
+            contours=dict(coloring="fill", showlines=False),
+            opacity=0.75,
+            hovertemplate="log p₀ %{z:.2f}<extra></extra>",
+            ncontours=14,
+        )
+    )
     if tree is not None:
         nodes = tree["nodes"]
         px: list = []
@@ -118,30 +127,77 @@ def plane_figure(
             py += [v[1] for v in pts] + [None]
         fig.add_trace(go.Scatter(x=px, y=py, mode="lines", name="paths (x̂0)", line=dict(color="rgba(60,60,60,0.45)", width=1)))
         fin = [n for n in nodes if n["status"] in ("final", "best") and n.get("x0") is not None]
-        fig.add_trace(go.Scatter(x=[n["x0"][0] for n in fin], y=[n["x0"][1] for n in fin], mode="markers", name="finals",
-                                 marker=dict(color=STATUS_COLOURS["final"], size=7, line=dict(width=1, color="white")),
-                                 text=[f"id {n['id']} score {n['score']}" for n in fin], hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter(
+                x=[n["x0"][0] for n in fin],
+                y=[n["x0"][1] for n in fin],
+                mode="markers",
+                name="finals",
+                marker=dict(color=STATUS_COLOURS["final"], size=7, line=dict(width=1, color="white")),
+                text=[f"id {n['id']} score {n['score']}" for n in fin],
+                hoverinfo="text",
+            )
+        )
         if best_node is not None:
             bp = [nodes[i]["x0"] for i in best_path(nodes, best_node) if nodes[i].get("x0") is not None]
-            fig.add_trace(go.Scatter(x=[v[0] for v in bp], y=[v[1] for v in bp], mode="lines+markers", name="best path",
-                                     line=dict(color=STATUS_COLOURS["best"], width=3), marker=dict(size=4)))
+            fig.add_trace(
+                go.Scatter(
+                    x=[v[0] for v in bp],
+                    y=[v[1] for v in bp],
+                    mode="lines+markers",
+                    name="best path",
+                    line=dict(color=STATUS_COLOURS["best"], width=3),
+                    marker=dict(size=4),
+                )
+            )
     if target_means:
-        fig.add_trace(go.Scatter(x=[m[0] for m in target_means], y=[m[1] for m in target_means], mode="markers",
-                                 name="target", marker=dict(symbol="star", size=14, color="gold", line=dict(width=1, color="black"))))
-    geo = obstacle_geometry(obstacles or [], mu, q_star)
+        fig.add_trace(
+            go.Scatter(
+                x=[m[0] for m in target_means],
+                y=[m[1] for m in target_means],
+                mode="markers",
+                name="target",
+                marker=dict(symbol="star", size=14, color="gold", line=dict(width=1, color="black")),
+            )
+        )
+    geo = obstacle_geometry(obstacles or [])
     for g in geo:
         cx, cy = _circle(g["centre"], g["radius"] + g["q_star"])
-        fig.add_trace(go.Scatter(x=cx, y=cy, mode="lines", name="Q* circle", line=dict(color="#c0392b", dash="dash"),
-                                 fill="toself", fillcolor="rgba(192,57,43,0.10)", showlegend=g is geo[0], hoverinfo="skip"))
+        fig.add_trace(
+            go.Scatter(
+                x=cx,
+                y=cy,
+                mode="lines",
+                name="Q* circle",
+                line=dict(color="#c0392b", dash="dash"),
+                fill="toself",
+                fillcolor="rgba(192,57,43,0.10)",
+                showlegend=g is geo[0],
+                hoverinfo="skip",
+            )
+        )
         if g["radius"] > 0:
             bx, by = _circle(g["centre"], g["radius"])
             fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", name="ball", line=dict(color="#c0392b"), showlegend=False))
     if geo:
-        fig.add_trace(go.Scatter(x=[g["centre"][0] for g in geo], y=[g["centre"][1] for g in geo], mode="markers",
-                                 name="obstacles", marker=dict(symbol="x", size=11, color="#c0392b"),
-                                 text=[g["label"] for g in geo], hoverinfo="text"))
-    fig.update_layout(title="True plane: p₀ contours, paths of x̂0, obstacles", uirevision=uirevision, height=420,
-                      margin=dict(l=40, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.15))
+        fig.add_trace(
+            go.Scatter(
+                x=[g["centre"][0] for g in geo],
+                y=[g["centre"][1] for g in geo],
+                mode="markers",
+                name="obstacles",
+                marker=dict(symbol="x", size=11, color="#c0392b"),
+                text=[g["label"] for g in geo],
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title="True plane: p₀ contours, paths of x̂0, obstacles",
+        uirevision=uirevision,
+        height=420,
+        margin=dict(l=40, r=10, t=40, b=40),
+        legend=dict(orientation="h", y=-0.15),
+    )
     fig.update_xaxes(range=[lo[0], hi[0]], title_text="x₁")
     fig.update_yaxes(range=[lo[1], hi[1]], title_text="x₂", scaleanchor="x", scaleratio=1)
     return fig

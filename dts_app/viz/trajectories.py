@@ -60,34 +60,60 @@ def trajectories_figure(
     titles = ("search / held-out score along paths", "D: distance to nearest obstacle")[:rows]
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.14, subplot_titles=titles)
     xs, ys = _joined(nodes, paths, "score")
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="search score",
-                             line=dict(color="rgba(46,134,222,0.55)", width=1)), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(x=xs, y=ys, mode="lines", name="search score", line=dict(color="rgba(46,134,222,0.55)", width=1)), row=1, col=1
+    )
     xs, ys = _joined(nodes, paths, "heldout_score")
     if any(v is not None for v in ys):
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="held-out score",
-                                 line=dict(color="rgba(142,68,173,0.55)", width=1, dash="dot")), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="lines", name="held-out score", line=dict(color="rgba(142,68,173,0.55)", width=1, dash="dot")
+            ),
+            row=1,
+            col=1,
+        )
     if best_node is not None:
         bx, by = _joined(nodes, [best_path(nodes, best_node)], "score")
-        fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", name="best path",
-                                 line=dict(color=STATUS_COLOURS["best"], width=3)), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(x=bx, y=by, mode="lines", name="best path", line=dict(color=STATUS_COLOURS["best"], width=3)), row=1, col=1
+        )
     if has_d:
         dx, dy = _joined(nodes, paths, "D")
-        fig.add_trace(go.Scatter(x=dx, y=dy, mode="lines", name="D",
-                                 line=dict(color="rgba(192,57,43,0.6)", width=1)), row=2, col=1)
+        fig.add_trace(
+            go.Scatter(x=dx, y=dy, mode="lines", name="D", line=dict(color="rgba(192,57,43,0.6)", width=1)), row=2, col=1
+        )
         entries = [
-            n for n in nodes
+            n
+            for n in nodes
             if n["inside_q"] and (n["parent"] is None or not nodes[n["parent"]]["inside_q"]) and n["D"] is not None
         ]
         if entries:
-            fig.add_trace(go.Scatter(x=[n["t"] for n in entries], y=[n["D"] for n in entries], mode="markers",
-                                     name="entries into Q*", marker=dict(symbol="x", size=9, color="#c0392b")),
-                          row=2, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=[n["t"] for n in entries],
+                    y=[n["D"] for n in entries],
+                    mode="markers",
+                    name="entries into Q*",
+                    marker=dict(symbol="x", size=9, color="#c0392b"),
+                ),
+                row=2,
+                col=1,
+            )
         if q_star is not None:
-            fig.add_hrect(y0=0, y1=q_star, fillcolor="rgba(192,57,43,0.12)", line_width=0, row=2, col=1,
-                          annotation_text="Q* band", annotation_position="top left")
+            fig.add_hrect(
+                y0=0,
+                y1=q_star,
+                fillcolor="rgba(192,57,43,0.12)",
+                line_width=0,
+                row=2,
+                col=1,
+                annotation_text="Q* band",
+                annotation_position="top left",
+            )
     fig.update_xaxes(autorange="reversed", title_text="t (1 = noise → 0 = data)", row=rows, col=1)
     if rows == 2:
         fig.update_xaxes(autorange="reversed", row=1, col=1)
-    fig.update_layout(uirevision=uirevision, height=420, margin=dict(l=50, r=10, t=50, b=40),
-                      legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(
+        uirevision=uirevision, height=420, margin=dict(l=50, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.2)
+    )
     return fig

@@ -85,8 +85,12 @@ def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirev
     if len(path) > 1:
         fig.add_trace(
             go.Scatter(
-                x=[xs[i] for i in path], y=[ys[i] for i in path], mode="lines",
-                line=dict(color=STATUS_COLOURS["best"], width=3), name="best path", hoverinfo="skip",
+                x=[xs[i] for i in path],
+                y=[ys[i] for i in path],
+                mode="lines",
+                line=dict(color=STATUS_COLOURS["best"], width=3),
+                name="best path",
+                hoverinfo="skip",
             )
         )
     for status in STATUSES:
@@ -100,10 +104,18 @@ def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirev
         ]
         fig.add_trace(
             go.Scattergl(
-                x=[xs[i] for i in ids], y=[ys[i] for i in ids], mode="markers", name=status,
-                marker=dict(color=STATUS_COLOURS[status], size=9 if status == "best" else 6,
-                            line=dict(width=1, color="white") if status in ("final", "best") else None),
-                text=text, hovertemplate="%{text}<extra>" + status + "</extra>", customdata=ids,
+                x=[xs[i] for i in ids],
+                y=[ys[i] for i in ids],
+                mode="markers",
+                name=status,
+                marker=dict(
+                    color=STATUS_COLOURS[status],
+                    size=9 if status == "best" else 6,
+                    line=dict(width=1, color="white") if status in ("final", "best") else None,
+                ),
+                text=text,
+                hovertemplate="%{text}<extra>" + status + "</extra>",
+                customdata=ids,
             )
         )
     fig.update_layout(

@@ -1,0 +1,322 @@
+"""The engine every algorithm drives: start, advance, renoise, branch, score, finish.
+
+It works over three things: the :class:`~dts_app.backends.base.Field` (the denoiser with
+its condition bound, charging the :class:`~dts_app.ledger.Ledger` before each call), the
+:class:`~dts_app.rng.Streams` (one random stream per path key, so a path does not depend
+on the batch it runs in) and a :class:`~dts_app.search.recorder.Recorder` (trace and
+views). Algorithms hold only their own rules and call these primitives.
+
+Velocities: the field is evaluated once at every new state. That value is kept on the
+:class:`~dts_app.search.types.Beam` next to the state and passed explicitly to the next
+step's solver as its first stage, so an Euler path of S steps costs exactly S NFEs and
+every node's x̂0 is free.
+
+Obstacles: when the problem has an avoidance, :meth:`Engine.advance` applies it. The
+avoidance only provides pure functions (D, inside-Q*, repulsion displacement); the engine
+runs the step, the prune rule and the one revert-and-resample retry loop, and records
+every try.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from ..backends.base import Field
+from ..interpolant import renoise as renoise_kernel
+from ..interpolant import x0_from_velocity
+from ..ledger import Budget, Ledger
+from ..rng import Streams
+from ..solvers import Step, make_g, ode_step, sde_step
+from .metrics import run_metrics
+from .problem import Problem
+from .recorder import Recorder
+from .types import Beam, Candidate, Key, SearchResult, SearchStopped, Snapshot
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    """Primitives for algorithms, all counted and recorded (see module docstring).
+
+    Attributes:
+        problem, grid, ledger, streams, field, recorder: the run's parts.
+        finals: candidates finished so far.
+        chosen: the answer picked by a sampling algorithm (else the best final is used).
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        budget: Budget | int | None = None,
+        stop: Callable[[], bool] | None = None,
+        callbacks: Sequence[Callable[[Snapshot], None]] = (),
+    ):
+        if not isinstance(budget, Budget):
+            budget = Budget(budget or None)
+        self.problem = problem
+        self.grid = problem.grid
+        self.ledger = Ledger(budget)
+        self.streams = Streams(problem.seed)
+        self.field = Field(problem.backend, problem.cond, self.ledger)
+        self.recorder = Recorder(problem, self.ledger, callbacks)
+        self.stop = stop
+        self.g = make_g(problem.sde_gamma)
+        self.finals: list[Candidate] = []
+        self.chosen: Candidate | None = None
+        self.steps_taken = 0
+        self.t_now: float | None = 1.0
+
+    @property
+    def trace(self):
+        return self.recorder.trace
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.problem.backend.latent_shape)
+
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop():
+            raise SearchStopped("stopped by the user")
+
+    def noise(self, keys: Sequence[Key]) -> Tensor:
+        """One standard-normal draw of the latent shape from each key's stream."""
+        b = self.problem.backend
+        return self.streams.randn(keys, self.shape, device=b.device, dtype=b.dtype)
+
+    def velocity(self, x: Tensor, t: float) -> Tensor:
+        """Counted velocity; at t = 0 returns zeros without a call (x̂0 = x there)."""
+        if t <= 0.0:
+            return torch.zeros_like(x)
+        return self.field(x, t)
+
+    def anchor_t(self) -> float | None:
+        v = self.problem.verifier
+        return None if v is None else v.anchor_t
+
+    # --- recording -----------------------------------------------------------------------
+    def _record(self, parents, i, x, v, keys, anchor, status="kept", D=None, inside=None) -> list[int]:
+        """Trace nodes for states ``x`` with velocities ``v`` at grid index ``i``; D is
+        measured when obstacles exist and it was not given."""
+        t = self.grid[i]
+        x0 = x0_from_velocity(x, v, t)
+        if D is None and self.problem.avoidance is not None:
+            D, inside = self.problem.avoidance.measure(x0, x, t)
+        return self.recorder.nodes(parents, i, x0, keys, anchor, status, D, inside)
+
+    def _update_anchor(self, anchor: Tensor | None, x0: Tensor, t: float) -> Tensor | None:
+        at = self.anchor_t()
+        if anchor is None or at is None or t > at + 1e-9:
+            return anchor
+        missing = torch.isnan(anchor.flatten(1)).any(dim=1)
+        if missing.any():
+            anchor = anchor.clone()
+            anchor[missing] = x0[missing]
+        return anchor
+
+    # --- stepping --------------------------------------------------------------------------
+    def start(self, keys: Sequence[Key], x: Tensor | None = None, parents: Sequence[int | None] | None = None) -> Beam:
+        """Fresh paths at t = 1 from each key's noise (or from given noises ``x``)."""
+        keys = [tuple(k) for k in keys]
+        if x is None:
+            x = self.noise(keys)
+        v = self.velocity(x, self.grid[0])
+        anchor = None
+        if self.anchor_t() is not None:
+            anchor = torch.full_like(x, float("nan"))
+            anchor = self._update_anchor(anchor, x0_from_velocity(x, v, self.grid[0]), self.grid[0])
+        ids = self._record(parents or [None] * len(keys), 0, x, v, keys, anchor)
+        return Beam(x, v, 0, keys, ids, anchor, [set() for _ in keys])
+
+    def _step(self, beam: Beam, stochastic: bool, g: Callable[[float], float] | None = None) -> Step:
+        """One solver step of every row from ``beam.i`` (no recording; the beam's cached
+        velocity is the first stage). Stochastic steps are Euler–Maruyama with
+        ``g(t)² = 2γt`` (or the given ``g``) and noise from each row's stream."""
+        t, tn = self.grid[beam.i], self.grid[beam.i + 1]
+        if stochastic or self.problem.solver == "sde":
+            noise = self.noise(beam.keys)
+            return sde_step(self.field, beam.x, t, tn, (g or self.g)(t), noise, beam.v)
+        return ode_step(self.problem.solver, self.field, beam.x, t, tn, beam.v)
+
+    def advance(self, beam: Beam, stochastic: bool = False) -> Beam:
+        """Step every row one grid step (under the avoidance mode, if any) and record it.
+
+        Rows that the prune mode drops get a ``pruned`` node and leave the beam.
+        """
+        self.check_stop()
+        if beam.i >= len(self.grid) - 1:
+            raise ValueError("beam is already at t = 0")
+        i = beam.i + 1
+        t, tn = self.grid[beam.i], self.grid[i]
+        av = self.problem.avoidance
+        st = self._step(beam, stochastic)
+        x = st.x
+        if av is not None and av.mode == "repulsion":
+            x = x + av.displacement(st.x0_hat, t, tn)
+        v = self.velocity(x, tn)
+        flags, D, inside = beam.flags, None, None
+        alive = torch.ones(len(beam), dtype=torch.bool)
+        if av is not None:
+            D, inside = av.measure(x0_from_velocity(x, v, tn), x, tn)
+            flags = [set(f) for f in beam.flags] if beam.flags else [set() for _ in range(len(beam))]
+            if av.mode == "prune":
+                alive = ~inside
+            elif av.mode == "revert" and bool(inside.any()):
+                x, v, D, inside = self._revert(beam, x, v, D, inside, flags)
+        anchor = self._update_anchor(beam.anchor, x0_from_velocity(x, v, tn), tn)
+        ids = self._record(beam.node_ids, i, x, v, beam.keys, anchor, "kept", D, inside)
+        new = Beam(x, v, i, beam.keys, ids, anchor, flags)
+        self.steps_taken += 1
+        self.t_now = tn
+        if bool(alive.all()):
+            return new
+        self.trace.set_status([ids[j] for j in range(len(beam)) if not bool(alive[j])], "pruned")
+        return new.take([j for j in range(len(beam)) if bool(alive[j])])
+
+    def _revert(self, beam: Beam, x: Tensor, v: Tensor, D: Tensor, inside: Tensor, flags: list[set]):
+        """Revert-and-resample: rows that landed within Q* are redrawn from their previous
+        state with a fresh stochastic step (``avoidance.revert_g``, noise from the row's
+        stream), each try charged (one velocity, also counted in ``ledger.reverts``), up
+        to ``max_reverts`` tries. A row whose tries all land inside continues from the try
+        with the largest D, flagged ``revert_exhausted``. Rejected tries are recorded as
+        ``reverted`` nodes."""
+        av = self.problem.avoidance
+        tn = self.grid[beam.i + 1]
+        x, v, D, inside = x.clone(), v.clone(), D.clone(), inside.clone()
+        rows = [j for j in range(len(beam)) if bool(inside[j])]
+        tries = {j: [(x[j], v[j], float(D[j]), True)] for j in rows}
+        pending = list(rows)
+        for _ in range(av.max_reverts):
+            if not pending:
+                break
+            st = self._step(beam.take(pending), True, g=av.revert_g)
+            self.ledger.charge_revert(len(pending))
+            vt = self.velocity(st.x, tn)
+            dt, it = av.measure(x0_from_velocity(st.x, vt, tn), st.x, tn)
+            for r, j in enumerate(pending):
+                tries[j].append((st.x[r], vt[r], float(dt[r]), bool(it[r])))
+            pending = [j for j in pending if tries[j][-1][3]]
+        for j in rows:
+            if tries[j][-1][3]:
+                keep = max(range(len(tries[j])), key=lambda k: tries[j][k][2])
+                flags[j].add("revert_exhausted")
+            else:
+                keep = len(tries[j]) - 1
+            x[j], v[j], D[j], inside[j] = tries[j][keep]
+            for k, (xf, vf, df, _) in enumerate(tries[j]):
+                if k != keep:
+                    anchor = None if beam.anchor is None else beam.anchor[j : j + 1]
+                    self._record([beam.node_ids[j]], beam.i + 1, xf[None], vf[None], [beam.keys[j]], anchor,
+                                 "reverted", torch.tensor([df]), torch.tensor([True]))  # fmt: skip
+        return x, v, D, inside
+
+    def solve(self, beam: Beam, to_i: int | None = None, stochastic: bool = False) -> Iterator[Beam]:
+        """Advance ``beam`` to grid index ``to_i`` (default t = 0), yielding after each step."""
+        to_i = len(self.grid) - 1 if to_i is None else to_i
+        while beam.i < to_i and len(beam):
+            beam = self.advance(beam, stochastic)
+            yield beam
+
+    def branch(self, beam: Beam, m: int) -> Beam:
+        """Repeat each row ``m`` times with child keys ``key + (c,)`` (no cost, no nodes)."""
+        out = beam.take([j for j in range(len(beam)) for _ in range(m)])
+        out.keys = [beam.keys[j] + (c,) for j in range(len(beam)) for c in range(m)]
+        return out
+
+    def renoise(self, beam: Beam, to_i: int) -> Beam:
+        """Exact forward re-noising of every row from ``grid[beam.i]`` back to ``grid[to_i]``
+        (``to_i < beam.i``: higher t), with fresh noise from each row's stream; records
+        the new states as children."""
+        self.check_stop()
+        t, s = self.grid[beam.i], self.grid[to_i]
+        x = renoise_kernel(beam.x, t, s, self.noise(beam.keys))
+        v = self.velocity(x, s)
+        ids = self._record(beam.node_ids, to_i, x, v, beam.keys, beam.anchor)
+        self.t_now = s
+        return Beam(x, v, to_i, list(beam.keys), ids, beam.anchor, beam.flags)
+
+    # --- scoring -------------------------------------------------------------------------
+    def clean(self, beam: Beam) -> Tensor:
+        """Clean predictions x̂0 of the beam's states."""
+        return x0_from_velocity(beam.x, beam.v, self.grid[beam.i])
+
+    def decode(self, x0: Tensor) -> Tensor:
+        """What verifiers see: decoded clean samples (decoder calls counted)."""
+        p = self.problem
+        return self.field.decode(x0) if p.backend.has_decoder else p.backend.decode(x0)
+
+    def score(self, beam: Beam, x0: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Search-verifier scores (charged) and held-out scores (charged as held-out) of the
+        rows' clean predictions, written onto the rows' trace nodes."""
+        p = self.problem
+        if p.verifier is None:
+            raise ValueError("this problem has no search verifier")
+        x0 = self.clean(beam) if x0 is None else x0
+        dec = self.decode(x0)
+        s = p.verifier.score(dec, beam.anchor).float().cpu()
+        self.ledger.charge_verifier(len(x0))
+        h = None
+        if p.heldout is not None:
+            h = p.heldout.score(dec, None).float().cpu()
+            self.ledger.charge_heldout(len(x0))
+        keep = p.backend.data_kind == "image" and beam.i == len(self.grid) - 1
+        self.recorder.scored(beam.node_ids, s, h, x0, dec if keep else None)
+        return s, h
+
+    def finish(self, beam: Beam, scores: Tensor | None = None, heldout: Tensor | None = None) -> list[Candidate]:
+        """Score (if not given) finished rows at t = 0, mark their nodes final, keep them.
+
+        An empty beam (every path pruned on the way) finishes nothing."""
+        if len(beam) == 0:
+            return []
+        if beam.i != len(self.grid) - 1:
+            raise ValueError("finish() needs paths at t = 0")
+        if scores is None:
+            scores, heldout = self.score(beam)
+        x0 = self.clean(beam)
+        out = [
+            Candidate(
+                x0[j].detach().clone(),
+                float(scores[j]),
+                None if heldout is None else float(heldout[j]),
+                nid,
+                beam.keys[j],
+                tuple(sorted(beam.flags[j])) if beam.flags else (),
+            )
+            for j, nid in enumerate(beam.node_ids)
+        ]
+        self.trace.set_status(beam.node_ids, "final")
+        self.finals.extend(out)
+        return out
+
+    def best(self) -> Candidate | None:
+        return max(self.finals, key=lambda c: c.score) if self.finals else None
+
+    # --- results ---------------------------------------------------------------------------
+    def snapshot(self, done: bool = False, message: str = "", result: SearchResult | None = None) -> Snapshot:
+        b = self.best()
+        return self.recorder.snapshot(self.steps_taken, self.t_now, None if b is None else b.score, done, message, result)
+
+    def result(self, message: str = "finished") -> SearchResult:
+        """The result so far: the chosen (sampling) or best finished candidate, marked ``best``."""
+        b = self.chosen if self.chosen is not None else self.best()
+        rec = self.recorder
+        if b is not None:
+            self.trace.set_status([b.node_id], "best")
+            best, score, held, node, partial = b.x0, b.score, b.heldout_score, b.node_id, False
+        elif rec.best_partial is not None:
+            (score, best), held, node, partial = rec.best_partial, None, None, True
+        else:
+            best = score = held = node = None
+            partial = True
+        av = self.problem.avoidance
+        finals = list(self.finals)
+        return SearchResult(
+            best, score, held, finals, self.ledger, self.trace, message, partial, node,
+            metrics=run_metrics(self.trace.nodes, finals, self.ledger.reverts) if av is not None else {},
+            obstacles=av.describe() if av is not None else [],
+            images=rec.images([c.node_id for c in finals]),
+            curve=rec.curve,
+        )  # fmt: skip
