@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ run: $(VENV)/.runtime-stamp
 
 test: $(VENV)/.dev-stamp
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
+
+# Layering (import-linter contracts in pyproject.toml: no cycles, ui → viz → search →
+# obstacles → verifiers → backends → core) and ruff (lint + format).
+lint: $(VENV)/.dev-stamp
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check dts_app tests benchmarks docs app.py
+	$(VENV)/bin/ruff format --check dts_app app.py
 
 bench: $(VENV)/.runtime-stamp
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
