@@ -20,18 +20,24 @@ __all__ = ["stream_seed", "stream", "Streams", "randn_per"]
 Key = Sequence[int]
 
 
-def stream_seed(seed: int, *key: int) -> int:
-    """A 63-bit seed for the stream ``(seed, *key)``; distinct keys give independent streams."""
-    if seed < 0 or any(k < 0 for k in key):
-        raise ValueError(f"seed and key parts must be ≥ 0, got seed={seed}, key={key}")
-    ss = np.random.SeedSequence(entropy=seed, spawn_key=tuple(int(k) for k in key))
+def stream_seed(seed: int, *key: int, domain: int = 0) -> int:
+    """A 63-bit seed for the stream ``(seed, *key)``; distinct keys give independent streams.
+
+    ``domain`` separates key spaces: paths use domain 0 (``SeedSequence(seed)``); an
+    algorithm's own draws (selection, resampling) use another domain
+    (``SeedSequence([seed, domain])``), so they never share a stream with any path key.
+    """
+    if seed < 0 or domain < 0 or any(k < 0 for k in key):
+        raise ValueError(f"seed, domain and key parts must be ≥ 0, got seed={seed}, domain={domain}, key={key}")
+    entropy = seed if domain == 0 else [seed, domain]
+    ss = np.random.SeedSequence(entropy=entropy, spawn_key=tuple(int(k) for k in key))
     return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
-def stream(seed: int, *key: int) -> torch.Generator:
-    """A fresh CPU generator for the stream ``(seed, *key)``."""
+def stream(seed: int, *key: int, domain: int = 0) -> torch.Generator:
+    """A fresh CPU generator for the stream ``(seed, *key)`` in ``domain``."""
     g = torch.Generator(device="cpu")
-    g.manual_seed(stream_seed(seed, *key))
+    g.manual_seed(stream_seed(seed, *key, domain=domain))
     return g
 
 

@@ -33,3 +33,13 @@ def test_candidate_alone_equals_candidate_in_batch_bitwise():
         assert torch.equal(alone[0], batch[i])
     # the SDE noise matters: a different seed gives a different path
     assert not torch.equal(_paths([(5,)], "euler")[0], batch[5])
+
+
+def test_domains_separate_key_spaces():
+    """An algorithm's own stream (domain 1) is not any path's stream (domain 0)."""
+    from dts_app.rng import stream_seed
+
+    assert stream_seed(5, 7) == stream_seed(5, 7, domain=0)
+    aux = stream_seed(5, domain=1)
+    assert aux not in {stream_seed(5, *k) for k in [(), (0,), (1,), (2**20,), (0, 0)]}
+    assert stream_seed(5, 3, domain=1) != stream_seed(5, 3) and stream_seed(5, domain=1) != stream_seed(5, domain=2)

@@ -18,7 +18,8 @@ One iteration (the exact rules):
      ``V̄(c) + c_uct·sqrt(log N(p) / N(c))`` (UCT; V = backed-up value rescaled to [0, 1]
      by the smallest and largest reward seen so far, N = visit count);
    - ``backup="soft"`` (sampling): a child drawn with probability ∝ ``exp(V(c)/τ)``
-     (τ = ``temperature``), with the draw taken from the stream ``(seed, 2**20, iteration)``.
+     (τ = ``temperature``), with the draws taken from the run's own selection stream (``rng`` domain 1, apart
+     from every path key).
 2. **Expansion.** Add one child to the selected node (a fresh noise under the root, an SDE
    step otherwise).
 3. **Rollout.** Solve the new child deterministically (the problem's ODE solver) to t = 0;
@@ -53,7 +54,7 @@ from .types import Beam, Candidate
 
 __all__ = ["TreeSearch"]
 
-_SELECT_KEY = 2**20
+_SELECT_DOMAIN = 1  # the selection stream lives outside the paths' key space
 
 
 @dataclass
@@ -132,7 +133,7 @@ class TreeSearch(SearchAlgorithm):
 
     def iterate(self, eng: Engine) -> Iterator[None]:
         cfg, p = self.config, eng.problem
-        run = _Run(cfg, len(eng.grid) - 1, stream(p.seed, _SELECT_KEY))
+        run = _Run(cfg, len(eng.grid) - 1, stream(p.seed, domain=_SELECT_DOMAIN))
         root = run.root
         max_iters = None if eng.ledger.remaining is not None else cfg.n * cfg.m
         it = 0
