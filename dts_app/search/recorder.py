@@ -28,7 +28,7 @@ class Recorder:
 
     Attributes:
         trace: the growing :class:`~dts_app.trace.Trace`.
-        curve: ``(NFEs, best finished score)`` at every snapshot.
+        curve: ``(NFEs, best finished score)`` at every snapshot that changed either.
         callbacks: functions called with every :class:`Snapshot` (e.g. a progress bar).
     """
 
@@ -106,7 +106,9 @@ class Recorder:
     ) -> Snapshot:
         """A snapshot of the run now; appends to the anytime curve and runs the callbacks."""
         led = self.ledger.to_dict()
-        self.curve.append((led["denoiser_nfe"], best_score))
+        point = (led["denoiser_nfe"], best_score)
+        if not self.curve or self.curve[-1] != point:
+            self.curve.append(point)
         snap = Snapshot(step, t, led, best_score, len(self.trace.nodes), done, message, result, self.trace)
         for cb in self.callbacks:
             cb(snap)

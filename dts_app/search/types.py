@@ -154,6 +154,7 @@ class SearchResult:
             "tree": self.tree.to_dict(with_x0),
             "metrics": self.metrics,
             "obstacles": self.obstacles,
+            "curve": [[nfe, best] for nfe, best in self.curve],
         }
 
 
