@@ -7,7 +7,8 @@ condition bound. Steppers return a :class:`Step` that carries the new state and 
 prediction x̂0 at the starting point (free: it comes from the first velocity evaluation),
 which verifiers and obstacles use.
 
-Cost in velocity evaluations per step: Euler 1, Heun 2, Euler–Maruyama 1.
+Cost in velocity evaluations per step: Euler 1, Heun 2 (1 for the step that lands on
+t = 0), Euler–Maruyama 1.
 """
 
 from __future__ import annotations
@@ -58,14 +59,17 @@ def euler_step(field: VelocityField, x: Tensor, t: float, t_next: float, v: Tens
 
 
 def heun_step(field: VelocityField, x: Tensor, t: float, t_next: float, v: Tensor | None = None) -> Step:
-    """One Heun (explicit trapezoidal) step of ``dx/dt = v`` (2 evaluations, always).
+    """One Heun (explicit trapezoidal) step of ``dx/dt = v`` (2 evaluations).
 
-    Unlike EDM's sampler the second evaluation is also made when ``t_next = 0``: the
-    velocity of the linear interpolant is finite there, and a fixed cost per step keeps
-    the ledger arithmetic exact (Heun with S steps costs 2·S image-forwards). A given ``v``
-    (the velocity at ``(x, t)``) replaces the first evaluation.
+    As in EDM (Karras et al. 2022, Alg. 1) and k-diffusion's ``sample_heun``, the step
+    that lands on ``t_next = 0`` is an Euler step: a learned denoiser is not trained at
+    t = 0, and VP models cannot be evaluated there at all (their conversion divides by
+    t). So Heun with S steps costs ``2·S − 1`` evaluations. A given ``v`` (the velocity at
+    ``(x, t)``) replaces the first evaluation.
     """
     v = field(x, t) if v is None else v
+    if t_next <= 0.0:
+        return Step(x=x + (t_next - t) * v, x0_hat=x0_from_velocity(x, v, t), v=v)
     x_pred = x + (t_next - t) * v
     v_next = field(x_pred, t_next)
     return Step(x=x + (t_next - t) * 0.5 * (v + v_next), x0_hat=x0_from_velocity(x, v, t), v=v)

@@ -21,15 +21,17 @@ class _CFGToy(Backend):
         return x * cond.guidance
 
 
-@pytest.mark.parametrize("solver,per_step", [("euler", 1), ("heun", 2), ("sde", 1)])
-def test_path_costs(solver, per_step):
+@pytest.mark.parametrize("solver,per_path", [("euler", 10), ("heun", 19), ("sde", 10)])
+def test_path_costs(solver, per_path):
+    """Euler and SDE: one evaluation per step; Heun: two, but the step onto t = 0 is an
+    Euler step (EDM), so 2·S − 1."""
     p = Problem(GMMBackend("trap"), Condition(), None, solver=solver, steps=10)
     eng = Engine(p)
     beam = eng.start([(i,) for i in range(5)])
     for beam in eng.solve(beam):
         pass
-    assert eng.ledger.denoiser_nfe == 5 * 10 * per_step
-    assert p.path_nfe() == 10 * per_step
+    assert eng.ledger.denoiser_nfe == 5 * per_path
+    assert p.path_nfe() == per_path
 
 
 def test_cfg_doubles_nfe():
@@ -58,9 +60,9 @@ def test_budget_refuses_before_work():
 def test_budget_exhaustion_returns_best_found():
     cfg = SearchConfig(preset="trap", n=8, steps=8, solver="heun")
     p = build_problem(cfg)
-    # best-of-N plans whole paths (16 NFEs each) and never exceeds the cap
+    # best-of-N plans whole paths (15 NFEs each: Heun, 8 steps, last one Euler) and never exceeds the cap
     res = run_search(p, make_algorithm("best-of-n", cfg), budget=50)
-    assert res.ledger.denoiser_nfe == 48 and len(res.candidates) == 3
+    assert res.ledger.denoiser_nfe == 45 and len(res.candidates) == 3
     assert res.best_score == max(c.score for c in res.candidates)
     # an engine interrupted mid-path by the budget keeps what it had finished
     eng = Engine(p, budget=20)

@@ -7,6 +7,8 @@ hub id or directory takes.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 
 import pytest
@@ -17,6 +19,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
+from dts_app.__main__ import main
 from dts_app.backends.base import Field
 from dts_app.backends.clip_model import clip_for, preprocess
 from dts_app.backends.dit import load_dit
@@ -26,7 +29,7 @@ from dts_app.backends.vp import VPTable, timestep_from_alpha_bar
 from dts_app.config import ConfigError, SearchConfig
 from dts_app.interpolant import linear_to_vp, vp_to_linear
 from dts_app.ledger import Ledger
-from dts_app.search import run_search
+from dts_app.search import run_search, sample_paths
 from dts_app.search.problem import build_problem
 from dts_app.search.registry import ALGORITHMS, make_algorithm
 from dts_app.testing import save_random_clip, save_random_dino, save_random_dit, save_random_sd3, save_random_sd_unet
@@ -397,3 +400,23 @@ def test_dit_and_t2i_share_the_latent_backend(dit, t2i):
     assert dit.shift_factor is None and t2i["sd3"].shift_factor == pytest.approx(0.0609)
     clip = clip_for(dit)
     assert clip_for(dit) is clip and ("clip", clip.source) in dit.cache  # one copy per backend
+
+
+# --- every solver on every backend is finite; non-finite stops the run -------------
+@pytest.mark.parametrize("solver", ["euler", "heun", "sde"])
+@pytest.mark.parametrize("which", ["dit", "sd3", "unet", "unet-v"])
+def test_every_solver_is_finite_on_every_real_backend(dirs, dit, t2i, which, solver):
+    """Heun's last step lands on t = 0 where VP models cannot be evaluated (their
+    conversion divides by t): it is an Euler step (EDM), so every sample is finite."""
+    b = dit if which == "dit" else t2i[which]
+    cfg = SearchConfig(backend="dit" if which == "dit" else "t2i", preset=None, n=2, steps=3, solver=solver,
+                       guidance=2.0, prompt="a red cat")
+    eng, beam = sample_paths(build_problem(cfg, backend=b, verifiers=False), 2)
+    assert torch.isfinite(eng.clean(beam)).all()
+    assert eng.ledger.denoiser_nfe == 2 * 2 * (3 * (2 if solver == "heun" else 1) - (1 if solver == "heun" else 0))
+
+
+def test_cli_heun_on_a_vp_model_is_finite_and_exits_0(dirs, capsys):
+    code = main(["sample", "--backend", "dit", "--model", str(dirs["dit"]), "--solver", "heun", "--n", "2", "--steps", "3"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and all(v is not None and math.isfinite(v) for row in out["samples"] for v in row)

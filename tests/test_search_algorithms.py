@@ -19,14 +19,16 @@ def _run(budget=None, **kw):
 
 @pytest.mark.parametrize("solver,c", [("euler", 1), ("heun", 2)])
 def test_exact_ledgers(solver, c):
+    path = 8 * c - (c - 1)  # the step onto t = 0 is an Euler step (Heun: 2·8 − 1)
     r = _run(algorithm="best-of-n", n=5, steps=8, solver=solver)
-    assert (r.ledger.denoiser_nfe, r.ledger.verifier_calls, r.ledger.heldout_calls) == (5 * 8 * c, 5, 5)
+    assert (r.ledger.denoiser_nfe, r.ledger.verifier_calls, r.ledger.heldout_calls) == (5 * path, 5, 5)
     r = _run(algorithm="zero-order", n=3, iterations=4, steps=8, solver=solver)
-    assert (r.ledger.denoiser_nfe, r.ledger.verifier_calls) == ((1 + 4 * 3) * 8 * c, 1 + 4 * 3)
+    assert (r.ledger.denoiser_nfe, r.ledger.verifier_calls) == ((1 + 4 * 3) * path, 1 + 4 * 3)
     # Paths: N=2, M=3, S=8, σ=0.5 → i_σ=4; Δf=1, Δb=2 → rounds (3→5), (4→6), (5→7), (6→8).
-    # prefix 2·(1 + 4c); each round 6·(1 + 2c), the last one 6 fewer (no velocity at t = 0)
+    # prefix 2·(1 + 4c); each round 6·(1 + 2c), the last one 6·c fewer (no velocity at
+    # t = 0, and the step onto t = 0 is an Euler step)
     r = _run(algorithm="paths", n=2, m=3, sigma=0.5, delta_f=1, delta_b=2, steps=8, solver=solver)
-    expected = 2 * (1 + 4 * c) + 4 * 6 * (1 + 2 * c) - 6
+    expected = 2 * (1 + 4 * c) + 4 * 6 * (1 + 2 * c) - 6 * c
     assert (r.ledger.denoiser_nfe, r.ledger.verifier_calls) == (expected, 4 * 6)
     assert len(r.candidates) == 2
     # tree without a budget: N·M rollouts, each scored once
@@ -34,9 +36,11 @@ def test_exact_ledgers(solver, c):
     assert r.ledger.verifier_calls == len(r.candidates) == 6
 
 
+@pytest.mark.parametrize("solver", ["euler", "heun"])
 @pytest.mark.parametrize("name", list(ALGORITHMS))
-def test_natural_nfe_is_exact(name):
-    cfg = SearchConfig(preset="trap", algorithm=name, n=3, m=2, steps=10, iterations=2, sigma=0.6, delta_f=2, delta_b=3)
+def test_natural_nfe_is_exact(name, solver):
+    cfg = SearchConfig(preset="trap", algorithm=name, n=3, m=2, steps=10, iterations=2, sigma=0.6, delta_f=2, delta_b=3,
+                       solver=solver)
     p = build_problem(cfg)
     algo = make_algorithm(name, cfg)
     r = run_search(p, algo)
@@ -160,3 +164,40 @@ def test_overpaths_rounds_make_progress():
     cfg = SearchConfig(preset="trap", steps=10, sigma=0.9, delta_f=3, delta_b=4)
     rounds = OverPaths(cfg).rounds(build_problem(cfg))
     assert rounds[-1][1] == 10 and all(b > f for f, b in rounds)
+
+
+def test_non_finite_stops_the_run_and_keeps_what_was_found():
+    """A NaN in a velocity is an error, never a result: the run stops with a message that
+    says what and where, and the candidates found before it are kept."""
+    from dts_app.backends.gmm import GMMBackend
+    from dts_app.search import Problem
+
+    class Breaks(GMMBackend):
+        calls = 0
+
+        def _velocity(self, x, t, cond):
+            Breaks.calls += 1
+            v = super()._velocity(x, t, cond)
+            return v if Breaks.calls <= 8 else torch.full_like(v, float("nan"))  # the pivot's path is 8 calls
+
+    cfg = SearchConfig(preset="trap", algorithm="zero-order", n=2, iterations=2, steps=8)
+    base = build_problem(cfg)
+    p = Problem(Breaks("trap"), base.cond, base.verifier, base.heldout, steps=8)
+    res = run_search(p, make_algorithm("zero-order", cfg))
+    assert res.error is not None and res.message == res.error
+    assert res.error.startswith("non-finite velocity (NaN or inf) at t = 1 in 2 of 2 paths on the gmm backend")
+    assert len(res.candidates) == 1 and res.best is not None and torch.isfinite(res.best).all()
+    assert res.to_dict()["error"] == res.error
+
+
+def test_cli_exits_non_zero_on_non_finite(monkeypatch, capsys):
+    from dts_app.__main__ import main
+    from dts_app.backends.gmm import GMMBackend
+
+    real = GMMBackend._velocity
+    monkeypatch.setattr(GMMBackend, "_velocity", lambda self, x, t, c: real(self, x, t, c) * (float("inf") if float(t) < 0.5 else 1))
+    code = main(["search", "--n", "3", "--steps", "6"])
+    captured = capsys.readouterr()
+    assert code == 3 and "non-finite velocity" in captured.err
+    assert json.loads(captured.out)["error"].startswith("non-finite velocity")
+    assert main(["sample", "--n", "3", "--steps", "6"]) == 3

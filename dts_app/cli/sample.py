@@ -65,5 +65,11 @@ def main(args) -> int:
         payload = sample_payload(config)
     except ConfigError as e:
         return fail(str(e))
+    except RuntimeError as e:  # NonFiniteError: a NaN or inf stopped the sampler
+        from ..search import NonFiniteError
+
+        if not isinstance(e, NonFiniteError):
+            raise
+        return fail(str(e), 3)
     write_json(args.json, payload)
     return 0

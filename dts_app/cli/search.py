@@ -69,4 +69,6 @@ def main(args) -> int:
     except (ConfigError, BudgetExceeded) as e:
         return fail(str(e))
     write_json(args.json, payload)
+    if payload.get("error"):  # a non-finite value stopped the run: what it found is in the JSON
+        return fail(payload["error"], 3)
     return 0

@@ -13,13 +13,14 @@ from .driver import iterate_search, run_search, sample_paths, sampling_metrics
 from .engine import Engine
 from .problem import Problem, backend_for, build_problem
 from .registry import ALGORITHMS, make_algorithm
-from .types import Beam, Candidate, SearchResult, SearchStopped, Snapshot
+from .types import Beam, Candidate, NonFiniteError, SearchResult, SearchStopped, Snapshot
 
 __all__ = [
     "ALGORITHMS",
     "Beam",
     "Candidate",
     "Engine",
+    "NonFiniteError",
     "Problem",
     "SearchAlgorithm",
     "SearchResult",

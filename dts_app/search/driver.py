@@ -9,7 +9,7 @@ from .algorithm import SearchAlgorithm
 from .engine import Engine
 from .metrics import sample_metrics
 from .problem import Problem
-from .types import Beam, SearchResult, SearchStopped, Snapshot
+from .types import Beam, NonFiniteError, SearchResult, SearchStopped, Snapshot
 
 __all__ = ["iterate_search", "run_search", "sample_paths", "sampling_metrics"]
 
@@ -25,7 +25,7 @@ def iterate_search(
     ``done=True`` and the :class:`SearchResult`. Budget exhaustion and stopping end the
     search cleanly with what it had found."""
     eng = Engine(problem, budget, stop, callbacks)
-    message = "finished"
+    message, error = "finished", None
     try:
         for _ in algorithm.iterate(eng):
             yield eng.snapshot()
@@ -34,7 +34,10 @@ def iterate_search(
         message = "budget exhausted"
     except SearchStopped:
         message = "stopped"
+    except NonFiniteError as e:
+        message = error = str(e)
     res = eng.result(message)
+    res.error = error
     yield eng.snapshot(done=True, message=message, result=res)
 
 

@@ -15,6 +15,10 @@ Obstacles: when the problem has an avoidance, :meth:`Engine.advance` applies it.
 avoidance only provides pure functions (D, inside-Q*, repulsion displacement); the engine
 runs the step, the prune rule and the one revert-and-resample retry loop, and records
 every try.
+
+Non-finite values are errors: a NaN or inf in a velocity, a new state or a score raises
+:class:`~dts_app.search.types.NonFiniteError` at once, naming what and where; the driver
+ends the run with that message and keeps what was found before.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from ..solvers import Step, make_g, ode_step, sde_step
 from .metrics import run_metrics
 from .problem import Problem
 from .recorder import Recorder
-from .types import Beam, Candidate, Key, SearchResult, SearchStopped, Snapshot
+from .types import Beam, Candidate, Key, NonFiniteError, SearchResult, SearchStopped, Snapshot
 
 __all__ = ["Engine"]
 
@@ -90,7 +94,21 @@ class Engine:
         """Counted velocity; at t = 0 returns zeros without a call (x̂0 = x there)."""
         if t <= 0.0:
             return torch.zeros_like(x)
-        return self.field(x, t)
+        return self._eval(x, t)
+
+    def _eval(self, x: Tensor, t: float) -> Tensor:
+        """The counted field, checked: every evaluation (solver stages included) passes here."""
+        v = self.field(x, t)
+        self._check(v, "velocity", t)
+        return v
+
+    def _check(self, values: Tensor, what: str, t: float) -> None:
+        bad = ~torch.isfinite(values.reshape(len(values), -1)).all(dim=1)
+        if bool(bad.any()):
+            raise NonFiniteError(
+                f"non-finite {what} (NaN or inf) at t = {t:.4g} in {int(bad.sum())} of {len(values)} paths "
+                f"on the {self.problem.backend.name} backend; the run stopped and keeps what it found before"
+            )
 
     def anchor_t(self) -> float | None:
         v = self.problem.verifier
@@ -137,8 +155,11 @@ class Engine:
         t, tn = self.grid[beam.i], self.grid[beam.i + 1]
         if stochastic or self.problem.solver == "sde":
             noise = self.noise(beam.keys)
-            return sde_step(self.field, beam.x, t, tn, (g or self.g)(t), noise, beam.v)
-        return ode_step(self.problem.solver, self.field, beam.x, t, tn, beam.v)
+            st = sde_step(self._eval, beam.x, t, tn, (g or self.g)(t), noise, beam.v)
+        else:
+            st = ode_step(self.problem.solver, self._eval, beam.x, t, tn, beam.v)
+        self._check(st.x, "state", tn)
+        return st
 
     def advance(self, beam: Beam, stochastic: bool = False) -> Beam:
         """Step every row one grid step (under the avoidance mode, if any) and record it.
@@ -257,10 +278,12 @@ class Engine:
         dec = self.decode(x0)
         s = p.verifier.score(dec, beam.anchor).float().cpu()
         self.ledger.charge_verifier(len(x0))
+        self._check(s, "search score", self.grid[beam.i])
         h = None
         if p.heldout is not None:
             h = p.heldout.score(dec, None).float().cpu()
             self.ledger.charge_heldout(len(x0))
+            self._check(h, "held-out score", self.grid[beam.i])
         keep = p.backend.data_kind == "image" and beam.i == len(self.grid) - 1
         self.recorder.scored(beam.node_ids, s, h, x0, dec if keep else None)
         return s, h

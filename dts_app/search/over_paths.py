@@ -59,25 +59,19 @@ class OverPaths(SearchAlgorithm):
         return out
 
     def _round_cost(self, problem: Problem, branches: int, f: int, b: int) -> int:
-        """NFEs of one round: a velocity at each re-noised state, then b − f steps (the
-        state reached at t = 0 needs no velocity: x̂0 = x there)."""
-        fwd = problem.backend.forwards_per_call(problem.cond)
-        last = len(problem.grid) - 1
-        return branches * (fwd + (b - f) * problem.nfe_per_step - (fwd if b == last else 0))
+        """NFEs of one round: a velocity at each re-noised state, then b − f steps
+        (:meth:`Problem.solve_nfe`)."""
+        return branches * (problem.forwards + problem.solve_nfe(f, b))
 
     @staticmethod
     def _finish_cost(problem: Problem, rows: int, i: int) -> int:
-        """NFEs to solve ``rows`` paths with cached velocities from grid index i to t = 0."""
-        last = len(problem.grid) - 1
-        if i >= last:
-            return 0
-        return rows * ((last - i) * problem.nfe_per_step - problem.backend.forwards_per_call(problem.cond))
+        """NFEs to solve ``rows`` paths with known velocities from grid index i to t = 0."""
+        return rows * problem.solve_nfe(i, problem.last)
 
     def natural_nfe(self, problem: Problem) -> int:
         cfg = self.config
-        fwd = problem.backend.forwards_per_call(problem.cond)
-        i, last = self._start_index(problem), len(problem.grid) - 1
-        total = cfg.n * (fwd + i * problem.nfe_per_step - (fwd if i == last else 0))
+        i = self._start_index(problem)
+        total = cfg.n * (problem.forwards + problem.solve_nfe(0, i))
         for f, b in self.rounds(problem):
             total += self._round_cost(problem, cfg.n * cfg.m, f, b)
         return total

@@ -18,13 +18,18 @@ from torch import Tensor
 from ..ledger import Ledger
 from ..trace import Trace
 
-__all__ = ["Key", "SearchStopped", "Beam", "Candidate", "SearchResult", "Snapshot"]
+__all__ = ["Key", "SearchStopped", "NonFiniteError", "Beam", "Candidate", "SearchResult", "Snapshot"]
 
 Key = tuple[int, ...]
 
 
 class SearchStopped(RuntimeError):
     """Raised inside an algorithm when the user asked to stop."""
+
+
+class NonFiniteError(RuntimeError):
+    """A NaN or inf in a velocity, state or score: the run stops with this message and
+    keeps what it had found (the CLI exits non-zero; the app shows a status line)."""
 
 
 @dataclass
@@ -124,6 +129,7 @@ class SearchResult:
             decoded once when they were scored), in ``candidates`` order; no size limit.
         curve: the anytime curve, ``(NFEs spent, best finished score or None)`` after
             every step.
+        error: why the run failed (a non-finite value), or None; ``message`` says so too.
     """
 
     best: Tensor | None
@@ -139,6 +145,7 @@ class SearchResult:
     obstacles: list[dict] = field(default_factory=list)
     images: Tensor | None = None
     curve: list[tuple[int, float | None]] = field(default_factory=list)
+    error: str | None = None
 
     def to_dict(self, with_x0: bool = True) -> dict:
         return {
@@ -155,6 +162,7 @@ class SearchResult:
             "metrics": self.metrics,
             "obstacles": self.obstacles,
             "curve": [[nfe, best] for nfe, best in self.curve],
+            **({"error": self.error} if self.error else {}),
         }
 
 
