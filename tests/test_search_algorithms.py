@@ -201,3 +201,42 @@ def test_cli_exits_non_zero_on_non_finite(monkeypatch, capsys):
     assert code == 3 and "non-finite velocity" in captured.err
     assert json.loads(captured.out)["error"].startswith("non-finite velocity")
     assert main(["sample", "--n", "3", "--steps", "6"]) == 3
+
+
+def test_paths_with_the_self_supervised_verifier_is_a_search():
+    """Rounds before a path has its anchor (x̂0 at t = 0.4) are not scored (no verifier
+    calls; one child of each path continues); later rounds rank by real scores, so the
+    finals descend from different root noises, not all from noise 0."""
+    roots, multi = set(), 0
+    for seed in range(6):
+        cfg = SearchConfig(preset="trap", algorithm="paths", verifier="self-supervised", n=8, m=4, steps=32, seed=seed)
+        p = build_problem(cfg)
+        r = run_search(p, make_algorithm("paths", cfg))
+        rounds = make_algorithm("paths", cfg).rounds(p)
+        # a round is scored when the anchor was recorded before its end node: the path
+        # crossed t = 0.4 during its solve (renoised at or below 0.4 keeps the old anchor)
+        scored = sum(1 for f, b in rounds if p.grid[b] < 0.4 and (p.grid[f] <= 0.4 or any(0.4 >= p.grid[k] for k in range(f, b))))
+        assert r.ledger.verifier_calls == 32 * scored and 0 < scored < len(rounds)
+        assert len({c.score for c in r.candidates}) > 1
+        here = {c.key[0] for c in r.candidates}
+        roots |= here
+        multi += len(here) > 1
+    assert len(roots) >= 4 and multi >= 3
+
+
+def test_ties_are_broken_by_a_seeded_draw_not_by_position():
+    """A verifier that scores everything alike: the chosen candidate varies with the seed."""
+    from dts_app.search import Problem
+    from dts_app.verifiers.base import Verifier
+
+    class Flat(Verifier):
+        def score(self, x0, anchor=None):
+            return torch.zeros(len(x0))
+
+    picks = set()
+    for seed in range(8):
+        base = build_problem(SearchConfig(preset="trap", seed=seed))
+        p = Problem(base.backend, base.cond, Flat(), steps=4, seed=seed)
+        r = run_search(p, make_algorithm("best-of-n", n=8))
+        picks.add([c.node_id for c in r.candidates].index(r.best_node))
+    assert len(picks) > 2

@@ -32,7 +32,7 @@ from ..backends.base import Field
 from ..interpolant import renoise as renoise_kernel
 from ..interpolant import x0_from_velocity
 from ..ledger import Budget, Ledger
-from ..rng import Streams
+from ..rng import Streams, stream_seed
 from ..solvers import Step, make_g, ode_step, sde_step
 from .metrics import run_metrics
 from .problem import Problem
@@ -40,6 +40,8 @@ from .recorder import Recorder
 from .types import Beam, Candidate, Key, NonFiniteError, SearchResult, SearchStopped, Snapshot
 
 __all__ = ["Engine"]
+
+_TIE_DOMAIN = 2  # rng domain of the tie-break draws (apart from every path stream)
 
 
 class Engine:
@@ -124,15 +126,34 @@ class Engine:
             D, inside = self.problem.avoidance.measure(x0, x, t)
         return self.recorder.nodes(parents, i, x0, keys, anchor, status, D, inside)
 
-    def _update_anchor(self, anchor: Tensor | None, x0: Tensor, t: float) -> Tensor | None:
+    def _update_anchor(self, anchor: Tensor | None, x0: Tensor, t: float) -> tuple[Tensor | None, Tensor | None]:
+        """Fill missing anchors with ``x0`` once ``t ≤ anchor_t``; returns the anchors and
+        the mask of rows filled now (None when none)."""
         at = self.anchor_t()
         if anchor is None or at is None or t > at + 1e-9:
-            return anchor
+            return anchor, None
         missing = torch.isnan(anchor.flatten(1)).any(dim=1)
-        if missing.any():
-            anchor = anchor.clone()
-            anchor[missing] = x0[missing]
-        return anchor
+        if not missing.any():
+            return anchor, None
+        anchor = anchor.clone()
+        anchor[missing] = x0[missing]
+        return anchor, missing
+
+    @staticmethod
+    def _anchor_nodes(before: list | None, n: int, filled: Tensor | None, ids: list[int]) -> list | None:
+        if filled is None:
+            return before
+        prev = before if before is not None else [None] * n
+        return [ids[j] if bool(filled[j]) else prev[j] for j in range(n)]
+
+    def scorable(self, beam: Beam) -> Tensor:
+        """``[B]`` bool: rows the search verifier can score with meaning. A self-supervised
+        verifier compares the anchor x̂0 with the current prediction, so a row needs an
+        anchor recorded at an earlier node (before it, every row would tie at 0)."""
+        if self.anchor_t() is None:
+            return torch.ones(len(beam), dtype=torch.bool)
+        nodes = beam.anchor_node or [None] * len(beam)
+        return torch.tensor([a is not None and a != n for a, n in zip(nodes, beam.node_ids)], dtype=torch.bool)
 
     # --- stepping --------------------------------------------------------------------------
     def start(self, keys: Sequence[Key], x: Tensor | None = None, parents: Sequence[int | None] | None = None) -> Beam:
@@ -141,12 +162,13 @@ class Engine:
         if x is None:
             x = self.noise(keys)
         v = self.velocity(x, self.grid[0])
-        anchor = None
+        anchor = filled = None
         if self.anchor_t() is not None:
             anchor = torch.full_like(x, float("nan"))
-            anchor = self._update_anchor(anchor, x0_from_velocity(x, v, self.grid[0]), self.grid[0])
+            anchor, filled = self._update_anchor(anchor, x0_from_velocity(x, v, self.grid[0]), self.grid[0])
         ids = self._record(parents or [None] * len(keys), 0, x, v, keys, anchor)
-        return Beam(x, v, 0, keys, ids, anchor, [set() for _ in keys])
+        nodes = self._anchor_nodes(None, len(keys), filled, ids)
+        return Beam(x, v, 0, keys, ids, anchor, [set() for _ in keys], nodes)
 
     def _step(self, beam: Beam, stochastic: bool, g: Callable[[float], float] | None = None) -> Step:
         """One solver step of every row from ``beam.i`` (no recording; the beam's cached
@@ -186,9 +208,9 @@ class Engine:
                 alive = ~inside
             elif av.mode == "revert" and bool(inside.any()):
                 x, v, D, inside = self._revert(beam, x, v, D, inside, flags)
-        anchor = self._update_anchor(beam.anchor, x0_from_velocity(x, v, tn), tn)
+        anchor, filled = self._update_anchor(beam.anchor, x0_from_velocity(x, v, tn), tn)
         ids = self._record(beam.node_ids, i, x, v, beam.keys, anchor, "kept", D, inside)
-        new = Beam(x, v, i, beam.keys, ids, anchor, flags)
+        new = Beam(x, v, i, beam.keys, ids, anchor, flags, self._anchor_nodes(beam.anchor_node, len(beam), filled, ids))
         self.steps_taken += 1
         self.t_now = tn
         if bool(alive.all()):
@@ -249,14 +271,19 @@ class Engine:
     def renoise(self, beam: Beam, to_i: int) -> Beam:
         """Exact forward re-noising of every row from ``grid[beam.i]`` back to ``grid[to_i]``
         (``to_i < beam.i``: higher t), with fresh noise from each row's stream; records
-        the new states as children."""
+        the new states as children. Re-noised above the verifier's ``anchor_t``, a path
+        will cross it again: its anchor is cleared and recorded anew on the way down."""
         self.check_stop()
         t, s = self.grid[beam.i], self.grid[to_i]
         x = renoise_kernel(beam.x, t, s, self.noise(beam.keys))
         v = self.velocity(x, s)
-        ids = self._record(beam.node_ids, to_i, x, v, beam.keys, beam.anchor)
+        anchor, anchor_node = beam.anchor, beam.anchor_node
+        at = self.anchor_t()
+        if anchor is not None and at is not None and s > at + 1e-9:  # the path redoes its t = anchor_t: a new anchor
+            anchor, anchor_node = torch.full_like(anchor, float("nan")), None
+        ids = self._record(beam.node_ids, to_i, x, v, beam.keys, anchor)
         self.t_now = s
-        return Beam(x, v, to_i, list(beam.keys), ids, beam.anchor, beam.flags)
+        return Beam(x, v, to_i, list(beam.keys), ids, anchor, beam.flags, anchor_node)
 
     # --- scoring -------------------------------------------------------------------------
     def clean(self, beam: Beam) -> Tensor:
@@ -314,8 +341,24 @@ class Engine:
         self.finals.extend(out)
         return out
 
+    def tiebreak(self, key: Key) -> int:
+        """A seeded uniform draw that is a pure function of a path's key: ties in score are
+        broken by it, never by position."""
+        return stream_seed(self.problem.seed, *key, domain=_TIE_DOMAIN)
+
+    def order(self, beam: Beam, scores: Tensor | None) -> list[int]:
+        """Row indices, best first: by score, ties broken by :meth:`tiebreak`; without
+        scores, a seeded uniformly random order."""
+        u = [self.tiebreak(k) for k in beam.keys]
+        if scores is None:
+            return sorted(range(len(beam)), key=lambda j: u[j])
+        return sorted(range(len(beam)), key=lambda j: (-float(scores[j]), u[j]))
+
     def best(self) -> Candidate | None:
-        return max(self.finals, key=lambda c: c.score) if self.finals else None
+        """The best finished candidate (ties broken by :meth:`tiebreak`)."""
+        if not self.finals:
+            return None
+        return min(self.finals, key=lambda c: (-c.score, self.tiebreak(c.key)))
 
     # --- results ---------------------------------------------------------------------------
     def snapshot(self, done: bool = False, message: str = "", result: SearchResult | None = None) -> Snapshot:

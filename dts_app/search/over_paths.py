@@ -17,6 +17,12 @@ t = σ:
 4. Rounds repeat until t = 0; the survivors are the final candidates and the best is kept
    (the final best-of).
 
+Ties in score are broken by a seeded draw per path key, never by position. A
+self-supervised verifier compares the clean prediction recorded at t = 0.4 with a later
+one, so rounds that end before a path has such an anchor (or at the node where it was
+recorded) cannot be ranked: they are not scored (no verifier calls) and keep one child of
+every kept path, drawn uniformly (seeded), so each path simply continues.
+
 Cost (exact; :meth:`OverPaths.natural_nfe`): with f the cost of one velocity evaluation
 (1, or 2 with CFG) and c·f that of one solver step, ``N·(f + i_σ·c·f)`` to reach σ, then
 per round ``N·M·(f + Δb'·c·f)`` (a velocity at each re-noised state, then Δb' steps back;
@@ -87,6 +93,15 @@ class OverPaths(SearchAlgorithm):
         eng.finish(beam)
         yield
 
+    @staticmethod
+    def _one_child_each(eng: Engine, kids: Beam) -> list[int]:
+        """Without scores, keep one child of every parent, drawn uniformly (seeded by key):
+        each path simply continues, and no lineage dies of chance."""
+        groups: dict = {}
+        for j, k in enumerate(kids.keys):  # children of one path share the key prefix
+            groups.setdefault(k[:-1], []).append(j)
+        return [min(js, key=lambda j: eng.tiebreak(kids.keys[j])) for js in groups.values()]
+
     def iterate(self, eng: Engine) -> Iterator[None]:
         cfg, p = self.config, eng.problem
         last = len(eng.grid) - 1
@@ -121,9 +136,17 @@ class OverPaths(SearchAlgorithm):
             if len(kids) == 0:  # every branch pruned by an obstacle
                 eng.trace.event("extinct", at=b)
                 return
-            scores, held = eng.score(kids)
-            order = sorted(range(len(kids)), key=lambda j: -float(scores[j]))
-            keep, drop = order[: cfg.n], order[cfg.n :]
+            if bool(eng.scorable(kids).all()) or kids.i == last:
+                scores, held = eng.score(kids)
+                order = eng.order(kids, scores)
+                keep, drop = order[: cfg.n], order[cfg.n :]
+            else:  # a self-supervised verifier before its anchor: nothing to rank by
+                scores = held = None
+                keep = self._one_child_each(eng, kids)
+                drop = [j for j in range(len(kids)) if j not in set(keep)]
+                eng.trace.event(
+                    "unscored", at=b, reason="no anchor yet: the verifier compares x̂0 at t = 0.4 with later predictions"
+                )
             eng.trace.set_status([kids.node_ids[j] for j in drop], "pruned")
             eng.trace.event("round", renoise_to=f, solve_to=b, kept=len(keep), branches=len(kids))
             beam = kids.take(keep)

@@ -51,6 +51,8 @@ class Beam:
             (self-supervised verifiers) ``[B, *shape]``, NaN in rows that have not reached
             it; ``None`` when the verifier needs none.
         flags: per-row flags set on the way (e.g. ``"revert_exhausted"``).
+        anchor_node: per row, the trace node where its anchor was recorded (None: not
+            yet); a row is scorable by an anchor verifier only at a later node.
     """
 
     x: Tensor
@@ -60,6 +62,7 @@ class Beam:
     node_ids: list[int]
     anchor: Tensor | None = None
     flags: list[set] | None = None
+    anchor_node: list[int | None] | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -76,6 +79,7 @@ class Beam:
             [self.node_ids[j] for j in idx],
             None if self.anchor is None else self.anchor[it],
             None if self.flags is None else [set(self.flags[j]) for j in idx],
+            None if self.anchor_node is None else [self.anchor_node[j] for j in idx],
         )
 
 
