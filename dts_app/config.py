@@ -73,6 +73,14 @@ _SPECS = [
     FieldSpec("delta_b", "Δb: backward steps", "Search over paths: grid steps solved back per round (> Δf).", 1, 200, True),
     FieldSpec("temperature", "τ: backup temperature", "Tree search: soft-max backup temperature (small = greedy).", 1e-4, 100.0),
     FieldSpec("c_uct", "c: exploration", "Tree search: exploration weight of the selection rule.", 0.0, 10.0),
+    FieldSpec(
+        "draws",
+        "K: draws",
+        "Soft tree search: independent draws from the built tree (the first is the answer).",
+        1,
+        100_000,
+        True,
+    ),
     FieldSpec("eta", "η: repulsion strength", "Strength of the repulsive potential around obstacles.", 0.0, 100.0),
     FieldSpec(
         "q_star", "Q*: influence radius", "Distance within which an obstacle repels (and counts as a collision).", 1e-3, 100.0
@@ -179,6 +187,7 @@ class SearchConfig:
     temperature: float = 0.1
     c_uct: float = 1.0
     backup: str = "max"
+    draws: int = 1
     eta: float = 1.0
     q_star: float = 0.5
     avoid: str = "none"
@@ -193,6 +202,8 @@ class SearchConfig:
         for f in fields(self):
             if f.name in FIELDS:
                 FIELDS[f.name].check(getattr(self, f.name))
+        if self.algorithm == "tree" and self.sde_gamma == 0:
+            raise ConfigError("--sde-gamma: tree search needs γ > 0 (with γ = 0 every child of a node is the same state)")
         if self.delta_b <= self.delta_f:
             raise ConfigError(f"--delta-b: must exceed --delta-f ({self.delta_f}) so paths make progress")
         return self

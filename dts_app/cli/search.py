@@ -10,7 +10,7 @@ HELP = "Run one search (best-of-n, zero-order, paths, tree) and write best, scor
 
 SEARCH_KNOBS = (
     "n", "m", "steps", "solver", "shift", "sde_gamma", "guidance", "budget", "seed",
-    "lam", "iterations", "sigma", "delta_f", "delta_b", "temperature", "c_uct", "backup",
+    "lam", "iterations", "sigma", "delta_f", "delta_b", "temperature", "c_uct", "backup", "draws",
 )  # fmt: skip
 
 

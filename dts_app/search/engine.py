@@ -72,6 +72,7 @@ class Engine:
         self.g = make_g(problem.sde_gamma)
         self.finals: list[Candidate] = []
         self.chosen: Candidate | None = None
+        self.draws: list[Candidate] | None = None
         self.steps_taken = 0
         self.t_now: float | None = 1.0
 
@@ -385,4 +386,5 @@ class Engine:
             obstacles=av.describe() if av is not None else [],
             images=rec.images([c.node_id for c in finals]),
             curve=rec.curve,
+            draws=self.draws,
         )  # fmt: skip

@@ -134,6 +134,8 @@ class SearchResult:
         curve: the anytime curve, ``(NFEs spent, best finished score or None)`` after
             every step.
         error: why the run failed (a non-finite value), or None; ``message`` says so too.
+        draws: independent draws from a sampling algorithm's result (soft tree search's
+            ``draws``), or None.
     """
 
     best: Tensor | None
@@ -150,6 +152,7 @@ class SearchResult:
     images: Tensor | None = None
     curve: list[tuple[int, float | None]] = field(default_factory=list)
     error: str | None = None
+    draws: list[Candidate] | None = None
 
     def to_dict(self, with_x0: bool = True) -> dict:
         return {
@@ -167,6 +170,7 @@ class SearchResult:
             "obstacles": self.obstacles,
             "curve": [[nfe, best] for nfe, best in self.curve],
             **({"error": self.error} if self.error else {}),
+            **({"draws": [c.to_dict() for c in self.draws]} if self.draws is not None else {}),
         }
 
 
