@@ -25,7 +25,7 @@ def test_sample_schema_and_determinism(tmp_path):
     assert len(d["backend"]["weights"]) == 8 and len(d["backend"]["means"]) == 8
     assert len(d["backend"]["covariances"][0]) == 2
     assert d["config"]["solver"] == "heun" and d["config"]["steps"] == 16
-    assert d["ledger"]["denoiser_nfe"] == 50 * 16 * 2
+    assert d["ledger"]["denoiser_nfe"] == 50 * (16 * 2 - 1)  # Heun: the step onto t = 0 is an Euler step
     c = json.loads(_run(tmp_path, argv[:-1] + ["1"], "c.json").read_text())
     assert c["samples"] != d["samples"]
 

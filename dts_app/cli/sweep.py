@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..config import ConfigError, SearchConfig
@@ -42,8 +43,55 @@ def add_parser(sub) -> None:
     add_config_flags(p, tuple(k for k in SEARCH_KNOBS if k not in ("budget", "seed")) + ("seed",), d)
     p.add_argument("--condition", action="store_true", help="gmm: also restrict the mixture to --class.")
     add_obstacle_flags(p, d)
-    p.add_argument("--out", required=True, help="Output directory (sweep.json + sweep.html, or field_scan.*).")
+    p.add_argument(
+        "--out", required=True, help="Output directory (sweep.json + sweep.html, or field_scan.*; cells.jsonl as cells finish)."
+    )
+    add_executor_flags(p)
     p.set_defaults(run=main)
+
+
+def add_executor_flags(p) -> None:
+    """--executor, --address, --gpus-per-run, --cpus-per-run, --resume, --retries, --no-progress
+    (shared with other commands that run cells)."""
+    from ..executors import EXECUTORS
+
+    g = p.add_argument_group("execution")
+    g.add_argument(
+        "--executor",
+        default="local",
+        choices=list(EXECUTORS),
+        help="Where cells run: local (this process, in order) or ray (one Ray task per cell; "
+        "pip install -e '.[ray]'). Default: local.",
+    )
+    g.add_argument(
+        "--address",
+        default=None,
+        help="Ray only: the cluster to join (auto: the cluster this machine belongs to; ray://HOST:10001: Ray Client). "
+        "Default: start a local Ray.",
+    )
+    g.add_argument("--gpus-per-run", type=float, default=0.0, help="Ray only: GPUs each cell asks for (≥ 0). Default: 0.")
+    g.add_argument("--cpus-per-run", type=float, default=1.0, help="Ray only: CPUs each cell asks for (> 0). Default: 1.")
+    g.add_argument("--resume", action="store_true", help="Keep the cells already in OUT/cells.jsonl; run only the rest.")
+    g.add_argument("--retries", type=int, default=1, help="Extra attempts for a failing cell (≥ 0). Default: 1.")
+    g.add_argument("--no-progress", action="store_true", help="No progress bar over cells on stderr.")
+
+
+def make_executor_from_args(args):
+    """The executor the flags name (starts or joins Ray for --executor ray)."""
+    from ..executors import make_executor
+
+    if args.retries < 0:
+        raise ConfigError(f"--retries: must be ≥ 0, got {args.retries}")
+    ray_opts = {"address": args.address, "gpus_per_run": args.gpus_per_run, "cpus_per_run": args.cpus_per_run}
+    return make_executor(args.executor, **ray_opts)
+
+
+def _failed(out: Path, summary: dict) -> int:
+    failed = summary.get("failed") or []
+    if failed:
+        print(f"{len(failed)} cell(s) failed; rerun with --resume --out {out} to retry only those", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(args) -> int:
@@ -52,17 +100,22 @@ def main(args) -> int:
             raise ConfigError("--seeds: must be ≥ 1")
         config = config_from_args(args, condition=args.condition)
         out = Path(args.out)
+        opts = {"out": out, "resume": args.resume, "retries": args.retries, "show_progress": not args.no_progress}
         if args.etas is not None or args.q_stars is not None:
             from ..sweep import scan_field
             from ..viz.field import field_figure
 
             etas = _floats(args.etas, "--etas") if args.etas else [config.eta]
             qs = _floats(args.q_stars, "--q-stars") if args.q_stars else [config.q_star]
-            scan = scan_field(config, etas, qs, args.seeds)
+            executor = make_executor_from_args(args)
+            try:
+                scan = scan_field(config, etas, qs, args.seeds, executor=executor, **opts)
+            finally:
+                executor.close()
             write_json(str(out / "field_scan.json"), scan)
             field_figure(scan).write_html(out / "field_scan.html", include_plotlyjs=True)  # offline: no CDN
             print(f"wrote {out / 'field_scan.json'} and {out / 'field_scan.html'}")
-            return 0
+            return _failed(out, scan)
         from ..sweep import run_sweep
         from ..viz.scaling import scaling_figure
 
@@ -70,14 +123,22 @@ def main(args) -> int:
         if not budgets or min(budgets) < 1:
             raise ConfigError("--budgets: need positive integers")
         algos = [a.strip() for a in args.algorithms.split(",") if a.strip()]
+        from ..search.registry import ALGORITHMS
+
+        for a in algos or [""]:
+            if a not in ALGORITHMS:  # before Ray starts
+                raise ConfigError(f"--algorithms: {a!r} is not one of {', '.join(ALGORITHMS)}")
+        executor = make_executor_from_args(args)
         try:
-            sweep = run_sweep(config, algos, budgets, args.seeds, baseline=not args.no_baseline)
+            sweep = run_sweep(config, algos, budgets, args.seeds, baseline=not args.no_baseline, executor=executor, **opts)
         except ValueError as e:
             raise ConfigError(str(e)) from None
+        finally:
+            executor.close()
         write_json(str(out / "sweep.json"), sweep)
         fig = scaling_figure(sweep)
         fig.write_html(out / "sweep.html", include_plotlyjs=True)
         print(f"wrote {out / 'sweep.json'} and {out / 'sweep.html'}")
-        return 0
+        return _failed(out, sweep)
     except ConfigError as e:
         return fail(str(e))
