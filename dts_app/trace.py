@@ -1,7 +1,8 @@
 """The trace of a search: a tree of nodes, events and streaming snapshots.
 
 A node is one partial state of one path: ``{id, parent, step, t, score, heldout_score,
-D, inside_q, status, key, x0}``. ``x0`` is the clean prediction x̂0 at that node (kept
+D, inside_q, status, key, value, visits, x0}``; ``value`` and ``visits`` are set by
+algorithms that keep them (tree search: the backed-up value and visit count). ``x0`` is the clean prediction x̂0 at that node (kept
 small: the UI embeds them; image backends may store a downsampled copy). ``status`` is
 one of :data:`STATUSES`. The trace is plain data and serialises to JSON.
 """
@@ -38,6 +39,8 @@ class Node:
     inside_q: bool = False
     status: str = "kept"
     key: tuple[int, ...] = ()
+    value: float | None = None
+    visits: int | None = None
     x0: list[float] | None = None
 
     def to_dict(self, with_x0: bool = True) -> dict:

@@ -359,7 +359,9 @@ class Engine:
         """The best finished candidate (ties broken by :meth:`tiebreak`)."""
         if not self.finals:
             return None
-        return min(self.finals, key=lambda c: (-c.score, self.tiebreak(c.key)))
+        top = max(c.score for c in self.finals)
+        ties = [c for c in self.finals if c.score == top]
+        return ties[0] if len(ties) == 1 else min(ties, key=lambda c: self.tiebreak(c.key))
 
     # --- results ---------------------------------------------------------------------------
     def snapshot(self, done: bool = False, message: str = "", result: SearchResult | None = None) -> Snapshot:
