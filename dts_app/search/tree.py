@@ -1,40 +1,47 @@
-"""Tree search over denoising paths, after Diffusion Tree Sampling (Jain et al. 2025,
+"""Tree search over denoising paths: Diffusion Tree Sampling (DTS, Jain et al. 2025,
 "Diffusion Tree Sampling: Scalable inference-time alignment of diffusion models",
-arXiv:2506.20701), on the problem's time grid.
+arXiv:2506.20701) with ``backup="soft"``, and its greedy search variant with
+``backup="max"``, on the problem's time grid.
 
 Tree: the root is a virtual node above t = 1; its children are fresh noises at t = 1
-(streams ``(c,)``); a node at grid index i has children at i + 1 drawn with one
-Euler–Maruyama step of the reverse SDE (``g(t)² = 2γt``, γ = ``sde_gamma``; every child
-owns the stream ``parent_key + (c,)``, so each expansion is a new random continuation).
-Every node keeps its state, cached velocity, key and trace node, so it can be expanded at
-any later time.
+(streams ``(c,)``); a node at grid index i has children at i + 1, each drawn with one
+Euler–Maruyama step of the reverse SDE (``g(t)² = 2γt``, γ = ``sde_gamma`` > 0; every
+child owns the stream ``parent_key + (c,)``). Every node keeps its state, velocity, key
+and trace node, and the reward r of its own rollout.
 
 One iteration (the exact rules):
 
 1. **Selection.** From the root, while the current node has its full set of children (N =
-   ``n`` fresh noises under the root, M = ``m`` under every other node) and is not terminal, move to a child that is not *closed* (a closed node
-   is terminal or has all M children closed):
-   - ``backup="max"`` (search): the child maximising
-     ``V̄(c) + c_uct·sqrt(log N(p) / N(c))`` (UCT; V = backed-up value rescaled to [0, 1]
-     by the smallest and largest reward seen so far, N = visit count);
-   - ``backup="soft"`` (sampling): a child drawn with probability ∝ ``exp(V(c)/τ)``
-     (τ = ``temperature``), with the draws taken from the run's own selection stream (``rng`` domain 1, apart
-     from every path key).
-2. **Expansion.** Add one child to the selected node (a fresh noise under the root, an SDE
-   step otherwise).
-3. **Rollout.** Solve the new child deterministically (the problem's ODE solver) to t = 0;
-   the rollout's states are recorded in the trace (status kept), and the final sample is
-   scored by the search verifier: the reward r (one verifier call).
-4. **Backup.** The child's value is r; going up, each ancestor's visit count grows by one
-   and its value becomes ``max_c V(c)`` (max backup) or
-   ``τ·log(Σ_c N(c)·exp(V(c)/τ) / Σ_c N(c))`` (soft backup: a visit-weighted soft-max,
-   which estimates the log-partition of the reward-tilted distribution below the node).
+   ``n`` under the root, M = ``m`` under every other node) and is not *closed* (terminal,
+   or every child closed), move to an open child:
+   - ``max`` (search): the child maximising ``V̄(c) + c_uct·sqrt(log N(p) / N(c))``
+     (UCT; V̄ = value rescaled to [0, 1] by the smallest and largest reward seen, N =
+     visit count);
+   - ``soft`` (sampling): a child drawn with probability ∝ ``exp(V(c)/τ)`` (τ =
+     ``temperature``), from the run's own selection stream (``rng`` domain 1).
+2. **Expansion.** One new child of the selected node (a fresh noise under the root, an
+   SDE step otherwise).
+3. **Rollout.** The new child is solved to t = 0 and its final sample scored by the search
+   verifier: the child's reward r (one verifier call). ``soft``: with the reverse SDE, so
+   r is a sample of the reward under the base chain's p(x0 | x_t); ``max``: with the
+   problem's ODE solver (a pure search).
+4. **Backup.** Going up from the new child, every node's visit count grows by one and its
+   value is recomputed from its *own rollout's reward and its children's values*:
+   - ``max``: ``V = max(r, V(c₁), …)``;
+   - ``soft``: ``V = τ·log mean(exp(r/τ), exp(V(c₁)/τ), …)``, the plain mean: each
+     term estimates ``E[exp(r(x0)/τ) | x_t]`` under the base chain (the rollout directly,
+     a child through one more transition), so V estimates the soft value, the
+     log-partition of the reward-tilted law below the node. (Weighting children by their
+     visits would apply the tilt twice under Boltzmann selection.)
 
-It runs until the budget is spent (``budget``, or without one ``n·m`` rollouts). The final
-sample is the best finished rollout (``max``), or (``soft``) a draw by backed-up values: a
-descent from the root sampling children ∝ exp(V/τ) to a node without children, whose
-rollout is returned. Cost per iteration: one SDE step (1 evaluation for the new state)
-plus the rollout's remaining ``(S − i)`` steps of the ODE solver.
+It runs until the budget is spent (``budget``, or without one ``n·m`` rollouts). The answer
+is the best finished rollout (``max``), or (``soft``) a draw from the tree: a descent from
+the root that at each node picks among its children and its own rollout with probability
+∝ ``exp(V/τ)`` (the rollout's V is its reward) until it picks a rollout. As the tree grows
+these draws sample ``p0(x)·exp(r(x)/τ)``. ``draws`` > 1 returns that many independent
+draws from the built tree (``SearchResult.draws``), from their own stream (``rng`` domain
+3). Cost per iteration: one SDE step (1 evaluation for the new state) plus the rollout's
+remaining steps. γ = 0 is refused: every child of a node would be the same state.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ from .types import Beam, Candidate
 __all__ = ["TreeSearch"]
 
 _SELECT_DOMAIN = 1  # the selection stream lives outside the paths' key space
+_DRAW_DOMAIN = 3  # draws from the finished tree
 
 
 @dataclass
@@ -65,7 +73,8 @@ class _TNode:
     children: list[_TNode] = field(default_factory=list)
     visits: int = 0
     value: float = -math.inf
-    candidate: Candidate | None = None
+    reward: float | None = None  # its own rollout's reward (None: root, or pruned on the way)
+    candidate: Candidate | None = None  # its own rollout's final sample
     closed: bool = False
 
 
@@ -83,21 +92,30 @@ class _Run:
     def width(self, node: _TNode) -> int:
         return self.cfg.n if node.beam is None else self.cfg.m
 
-    def backup(self, node: _TNode | None) -> None:
+    def terms(self, node: _TNode) -> list[float]:
+        """The node's own reward (if it has one) and its visited children's values."""
+        own = [] if node.beam is None else [-math.inf if node.reward is None else node.reward]
+        return own + [c.value for c in node.children if c.visits > 0]
+
+    def backup(self, node: _TNode | None, trace=None) -> None:
+        """Visits and values from ``node`` up to the root (see module docstring); written
+        onto the nodes' trace nodes when a trace is given."""
         tau = self.cfg.temperature
         while node is not None:
             node.visits += 1
-            kids = [c for c in node.children if c.visits > 0]
-            if kids:
+            vals = self.terms(node)
+            if vals:
                 if self.cfg.backup == "max":
-                    node.value = max(c.value for c in kids)
+                    node.value = max(vals)
                 else:
-                    w = torch.tensor([float(c.visits) for c in kids], dtype=torch.float64)
-                    v = torch.tensor([c.value for c in kids], dtype=torch.float64)
-                    node.value = float(tau * (torch.logsumexp(v / tau + w.log(), 0) - w.sum().log()))
+                    v = torch.tensor(vals, dtype=torch.float64) / tau
+                    node.value = float(tau * (torch.logsumexp(v, 0) - math.log(len(vals))))
             node.closed = node.depth == self.last or (
                 len(node.children) >= self.width(node) and all(c.closed for c in node.children)
             )
+            if trace is not None and node.beam is not None:
+                tn = trace.nodes[node.beam.node_ids[0]]
+                tn.visits, tn.value = node.visits, node.value if math.isfinite(node.value) else None
             node = node.parent
 
     def select_child(self, node: _TNode) -> _TNode:
@@ -109,19 +127,27 @@ class _Run:
                 open_kids,
                 key=lambda c: (c.value - self.lo) / span + self.cfg.c_uct * math.sqrt(logn / max(c.visits, 1)),
             )
-        v = torch.tensor([c.value for c in open_kids], dtype=torch.float64) / self.cfg.temperature
-        j = int(torch.multinomial(torch.softmax(v, 0).float(), 1, generator=self.gen))
-        return open_kids[j]
+        return open_kids[_boltzmann([c.value for c in open_kids], self.cfg.temperature, self.gen)]
 
-    def draw(self) -> Candidate | None:
+    def draw(self, gen: torch.Generator) -> Candidate | None:
+        """One draw from the tree (see module docstring)."""
         node = self.root
-        while node.children:
-            kids = [c for c in node.children if c.visits > 0 and math.isfinite(c.value)]
-            if not kids:
-                break
-            v = torch.tensor([c.value for c in kids], dtype=torch.float64) / self.cfg.temperature
-            node = kids[int(torch.multinomial(torch.softmax(v, 0).float(), 1, generator=self.gen))]
-        return node.candidate
+        while True:
+            kids = [c for c in node.children if c.visits > 0]
+            options: list[_TNode | None] = ([None] if node.beam is not None else []) + kids
+            values = [(-math.inf if node.reward is None else node.reward) if o is None else o.value for o in options]
+            if not options or all(v == -math.inf for v in values):
+                return node.candidate
+            pick = options[_boltzmann(values, self.cfg.temperature, gen)]
+            if pick is None:
+                return node.candidate
+            node = pick
+
+
+def _boltzmann(values: list[float], tau: float, gen: torch.Generator) -> int:
+    """An index drawn with probability ∝ exp(value/τ) (−inf: never)."""
+    v = torch.tensor(values, dtype=torch.float64) / tau
+    return int(torch.multinomial(torch.softmax(v, 0).float(), 1, generator=gen))
 
 
 class TreeSearch(SearchAlgorithm):
@@ -133,6 +159,11 @@ class TreeSearch(SearchAlgorithm):
 
     def iterate(self, eng: Engine) -> Iterator[None]:
         cfg, p = self.config, eng.problem
+        if p.sde_gamma <= 0:
+            from ..config import ConfigError
+
+            raise ConfigError("--sde-gamma: tree search needs γ > 0 (with γ = 0 every child of a node is the same state)")
+        soft = cfg.backup == "soft"
         run = _Run(cfg, len(eng.grid) - 1, stream(p.seed, domain=_SELECT_DOMAIN))
         root = run.root
         max_iters = None if eng.ledger.remaining is not None else cfg.n * cfg.m
@@ -156,19 +187,22 @@ class TreeSearch(SearchAlgorithm):
                 node.children.append(child)
                 yield
                 beam = child_beam
-                for beam in eng.solve(beam):
+                for beam in eng.solve(beam, stochastic=soft):
                     yield
                 done = eng.finish(beam)
                 if done:
                     child.candidate = done[0]
-                    child.value = done[0].score
-                    run.lo, run.hi = min(run.lo, child.value), max(run.hi, child.value)
-                else:  # pruned by an obstacle: a dead branch
+                    child.reward = done[0].score
+                    run.lo, run.hi = min(run.lo, child.reward), max(run.hi, child.reward)
+                else:  # pruned by an obstacle: a dead branch (reward −inf)
                     child.depth = run.last
-                run.backup(child)
-                eng.trace.event("rollout", iteration=it, depth=child.depth, reward=child.value, root_value=root.value)
+                run.backup(child, eng.trace)
+                eng.trace.event("rollout", iteration=it, depth=child.depth, reward=child.reward, root_value=root.value)
                 it += 1
                 yield
         finally:
-            if cfg.backup == "soft" and root.children:
-                eng.chosen = run.draw()
+            if soft and root.children:
+                gen = stream(p.seed, domain=_DRAW_DOMAIN)
+                draws = [run.draw(gen) for _ in range(max(1, cfg.draws))]
+                eng.chosen = draws[0]
+                eng.draws = [d for d in draws if d is not None]
