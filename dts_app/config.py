@@ -8,6 +8,7 @@ API client too). Errors are :class:`ConfigError` with one line naming the field 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -34,16 +35,41 @@ class FieldSpec:
         return self.flag or "--" + self.name.replace("_", "-")
 
     def check(self, value: Any) -> None:
+        """Raise :class:`ConfigError` (one line naming the flag) unless ``value`` is allowed:
+        one of ``choices``, or a finite number (an integer where ``integer``) in
+        ``[lo, hi]``. NaN and ±inf are refused (comparisons with NaN are all False, so a
+        plain range check would let it through)."""
         if value is None:
             return
         if self.choices:
-            if value not in self.choices:
-                raise ConfigError(f"{self.cli_flag}: {value!r} is not one of {', '.join(self.choices)}")
+            if not isinstance(value, str) or value not in self.choices:
+                raise ConfigError(f"{self.cli_flag}: {_show(value)} is not one of {', '.join(self.choices)}")
             return
-        if self.integer and (isinstance(value, bool) or int(value) != value):
-            raise ConfigError(f"{self.cli_flag}: must be an integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{self.cli_flag}: expected a number, got {_show(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{self.cli_flag}: must be a finite number, got {value}")
+        if self.integer and int(value) != value:
+            raise ConfigError(f"{self.cli_flag}: must be an integer, got {_show(value)}")
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
-            raise ConfigError(f"{self.cli_flag}: {value} is outside [{self.lo}, {self.hi}]")
+            raise ConfigError(f"{self.cli_flag}: {value:.6g} is outside [{self.lo}, {self.hi}]")
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (messages stay one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _finite(text: str, what: str) -> float:
+    """``float(text)``, refusing NaN and ±inf with a one-line :class:`ConfigError`."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise ConfigError(f"--obstacle: {what} {_show(text.strip())} is not a number") from None
+    if not math.isfinite(v):
+        raise ConfigError(f"--obstacle: {what} must be a finite number, got {text.strip()}")
+    return v
 
 
 _SPECS = [
@@ -81,19 +107,24 @@ _SPECS = [
         100_000,
         True,
     ),
+    FieldSpec("ess_threshold", "ESS threshold", "SMC: resample when the effective sample size falls below this fraction of N.", 0.0, 1.0),
+    FieldSpec("resample_every", "resample every", "SMC: score and consider resampling every this many steps.", 1, 1000, True),
+    FieldSpec("resample_from", "resample from t", "SMC: resampling starts once t ≤ this (1 = from the start).", 0.0, 1.0),
+    FieldSpec("resample_until", "resample until t", "SMC: no resampling below this t (the final step always resamples).", 0.0, 1.0),
     FieldSpec("eta", "η: repulsion strength", "Strength of the repulsive potential around obstacles.", 0.0, 100.0),
     FieldSpec(
         "q_star", "Q*: influence radius", "Distance within which an obstacle repels (and counts as a collision).", 1e-3, 100.0
     ),
     FieldSpec("max_reverts", "R: max reverts", "Revert-and-resample: fresh tries per step before giving up.", 0, 100, True),
     FieldSpec("solver", "solver", "ODE/SDE stepper.", choices=("euler", "heun", "sde")),
-    FieldSpec("avoid", "avoidance", "How paths treat obstacles.", choices=("none", "repulsion", "revert", "prune")),
+    FieldSpec("avoid", "avoidance", "How paths treat obstacles.", choices=("none", "repulsion", "revert", "prune", "smc")),
     FieldSpec(
         "measure",
         "D measured on",
         "x0: on the clean prediction; xt: on the noisy state against obstacles carried to t.",
         choices=("x0", "xt"),
     ),
+    FieldSpec("potential", "FK potential", "SMC: difference (samples p0·exp(r/τ)), max or add.", choices=("difference", "max", "add")),
     FieldSpec(
         "backup",
         "backup",
@@ -120,36 +151,52 @@ class ObstacleSpec:
 
     @staticmethod
     def parse(text: str) -> ObstacleSpec:
-        if ":" not in text:
-            raise ConfigError(f"--obstacle: expected KIND:VALUE (point:x1,x2 | component:K | class:K), got {text!r}")
+        """One obstacle from ``KIND:VALUE[@eta=..,q=..]``.
+
+        Coordinates and overrides must be finite numbers; a ball's radius is ≥ 0; the
+        overrides are checked against the run-wide ranges of ``--eta`` (η ≥ 0) and
+        ``--q-star`` (Q* > 0). The dimension is checked where the backend is known.
+
+        Raises:
+            ConfigError: one line naming what is wrong.
+        """
+        if not isinstance(text, str) or ":" not in text:
+            raise ConfigError(f"--obstacle: expected KIND:VALUE (point:x1,x2 | component:K | class:K), got {_show(text)}")
         kind, _, rest = text.partition(":")
         kind = kind.strip()
-        opts = {}
+        opts: dict[str, float] = {}
         if "@" in rest:  # per-obstacle overrides: point:1,2@eta=2,q=0.5
             rest, _, tail = rest.partition("@")
             for kv in tail.split(","):
                 k, _, v = kv.partition("=")
-                try:
-                    opts[{"eta": "eta", "q": "q_star", "q_star": "q_star"}[k.strip()]] = float(v)
-                except (KeyError, ValueError):
-                    raise ConfigError(f"--obstacle: bad override {kv!r} (use eta=..., q=...)") from None
-        try:
-            if kind in ("point", "ball"):
-                value = tuple(float(v) for v in rest.split(","))
-                if kind == "ball" and len(value) < 2:
-                    raise ValueError
-            elif kind in ("component", "class"):
+                name = {"eta": "eta", "q": "q_star", "q_star": "q_star"}.get(k.strip())
+                if name is None or not v.strip():
+                    raise ConfigError(f"--obstacle: bad override {_show(kv)} (use eta=..., q=...)")
+                value = _finite(v, "override " + k.strip())
+                spec = FIELDS[name]
+                if value < spec.lo or value > spec.hi:
+                    raise ConfigError(f"--obstacle: override {k.strip()}={value:g} is outside [{spec.lo:g}, {spec.hi:g}]")
+                opts[name] = value
+        if kind in ("point", "ball"):
+            parts = rest.split(",")
+            if not rest.strip() or any(not p.strip() for p in parts):
+                raise ConfigError(f"--obstacle: cannot read {_show(text)} (use {kind}:x1,x2{',r' if kind == 'ball' else ''})")
+            value: Any = tuple(_finite(p, "coordinate") for p in parts)
+            if kind == "ball" and len(value) < 2:
+                raise ConfigError(f"--obstacle: cannot read {_show(text)} (use ball:x1,x2,r)")
+            if kind == "ball" and value[-1] < 0:
+                raise ConfigError(f"--obstacle: ball radius must be ≥ 0, got {value[-1]:g}")
+        elif kind in ("component", "class"):
+            try:
                 value = int(rest)
-            elif kind == "concept":
-                value = rest.strip()
-                if not value:
-                    raise ValueError
-            else:
-                raise ConfigError(f"--obstacle: unknown kind {kind!r} (point, ball, component, class, concept)")
-        except ConfigError:
-            raise
-        except ValueError:
-            raise ConfigError(f"--obstacle: cannot read {text!r}") from None
+            except ValueError:
+                raise ConfigError(f"--obstacle: cannot read {_show(text)} ({kind}:K with an integer K)") from None
+        elif kind == "concept":
+            value = rest.strip()
+            if not value:
+                raise ConfigError(f"--obstacle: cannot read {_show(text)} (concept:TEXT)")
+        else:
+            raise ConfigError(f"--obstacle: unknown kind {_show(kind)} (point, ball, component, class, concept)")
         return ObstacleSpec(kind, value, **opts)
 
     def to_dict(self) -> dict:
@@ -188,6 +235,11 @@ class SearchConfig:
     c_uct: float = 1.0
     backup: str = "max"
     draws: int = 1
+    potential: str = "difference"
+    ess_threshold: float = 0.5
+    resample_every: int = 1
+    resample_from: float = 1.0
+    resample_until: float = 0.0
     eta: float = 1.0
     q_star: float = 0.5
     avoid: str = "none"
@@ -204,6 +256,9 @@ class SearchConfig:
                 FIELDS[f.name].check(getattr(self, f.name))
         if self.algorithm == "tree" and self.sde_gamma == 0:
             raise ConfigError("--sde-gamma: tree search needs γ > 0 (with γ = 0 every child of a node is the same state)")
+        if self.sde_gamma == 0 and (self.algorithm == "smc" or self.avoid in ("smc", "revert")):
+            what = "smc" if self.algorithm == "smc" else f"--avoid {self.avoid}"
+            raise ConfigError(f"--sde-gamma: {what} needs γ > 0 (its particles or redraws must be random continuations)")
         if self.delta_b <= self.delta_f:
             raise ConfigError(f"--delta-b: must exceed --delta-f ({self.delta_f}) so paths make progress")
         return self

@@ -10,7 +10,9 @@ Counts, separately:
 - ``heldout_calls``: images scored by the held-out verifier (a diagnostic, not charged);
 - ``diagnostic_calls``: verifier evaluations made only to draw the trace (intermediate
   nodes' scores for the UI); never part of a search decision, so not charged;
-- ``reverts``: revert-and-resample retries (their denoiser cost is in ``denoiser_nfe``).
+- ``reverts``: revert-and-resample retries (their denoiser cost is in ``denoiser_nfe``);
+- ``obstacle_calls``: obstacle checks that run a feature map on a state (text-concept
+  obstacles: decode + CLIP image features, forward and, for repulsion, backward).
 
 A :class:`Budget` caps ``denoiser_nfe``; a charge that would exceed it raises
 :class:`BudgetExceeded` *before* the work is done, so a search can catch it and return
@@ -55,6 +57,7 @@ class Ledger:
     heldout_calls: int = 0
     diagnostic_calls: int = 0
     reverts: int = 0
+    obstacle_calls: int = 0
 
     @property
     def remaining(self) -> int | None:
@@ -89,6 +92,9 @@ class Ledger:
 
     def charge_revert(self, n: int = 1) -> None:
         self.reverts += n
+
+    def charge_obstacle(self, n: int) -> None:
+        self.obstacle_calls += n
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -113,7 +113,7 @@ class _Run:
             node.closed = node.depth == self.last or (
                 len(node.children) >= self.width(node) and all(c.closed for c in node.children)
             )
-            if trace is not None and node.beam is not None:
+            if trace is not None and node.beam is not None and node.beam.node_ids:
                 tn = trace.nodes[node.beam.node_ids[0]]
                 tn.visits, tn.value = node.visits, node.value if math.isfinite(node.value) else None
             node = node.parent
