@@ -238,7 +238,7 @@ class SearchConfig:
     potential: str = "difference"
     ess_threshold: float = 0.5
     resample_every: int = 1
-    resample_from: float = 1.0
+    resample_from: float = 0.5
     resample_until: float = 0.0
     eta: float = 1.0
     q_star: float = 0.5

@@ -69,7 +69,8 @@ class Streams:
         self._gens: dict[tuple[int, ...], torch.Generator] = {}
 
     def get(self, key: Key) -> torch.Generator:
-        key = tuple(int(k) for k in key)
+        if type(key) is not tuple:
+            key = tuple(int(k) for k in key)
         if key not in self._gens:
             self._gens[key] = stream(self.seed, *key)
         return self._gens[key]

@@ -2,7 +2,8 @@
 
 A node is one partial state of one path: ``{id, parent, step, t, score, heldout_score,
 D, inside_q, status, key, value, visits, x0}``; ``value`` and ``visits`` are set by
-algorithms that keep them (tree search: the backed-up value and visit count). ``x0`` is the clean prediction x̂0 at that node (kept
+algorithms that keep them (tree search: the backed-up value and visit count). ``status`` ``resampled`` marks a particle that had no offspring at a resampling step.
+``x0`` is the clean prediction x̂0 at that node (kept
 small: the UI embeds them; image backends may store a downsampled copy). ``status`` is
 one of :data:`STATUSES`. The trace is plain data and serialises to JSON.
 """
@@ -17,7 +18,7 @@ import torch
 
 __all__ = ["STATUSES", "Node", "Trace"]
 
-STATUSES = ("kept", "pruned", "reverted", "final", "best")
+STATUSES = ("kept", "pruned", "reverted", "resampled", "final", "best")
 
 
 def _num(v) -> float | None:
@@ -110,26 +111,45 @@ class Trace:
         D: torch.Tensor | None = None,
         inside: torch.Tensor | None = None,
     ) -> list[int]:
-        """Append one node per row; optional per-row tensors fill the numeric fields."""
-        ids = []
-        if self.store_x0 and x0 is not None:
-            x0 = x0.detach().float().cpu()  # one device-to-host transfer per batch, not per row
-        for i, (p, k) in enumerate(zip(parents, keys)):
-            ids.append(
-                self.add(
-                    p,
-                    step,
-                    t,
-                    k,
-                    None if x0 is None else x0[i],
-                    status,
-                    None if scores is None else scores[i],
-                    None if heldout is None else heldout[i],
-                    None if D is None else D[i],
-                    False if inside is None else bool(inside[i]),
+        """Append one node per row; optional per-row tensors fill the numeric fields.
+
+        The same nodes as :meth:`add` row by row, converted to Python values once per batch
+        (one device-to-host transfer, one rounding, one ``tolist`` for each field)."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        parents, keys = list(parents), list(keys)
+        n = len(keys)
+        vecs: list = [None] * n
+        if self.store_x0 and x0 is not None and n:
+            flat = x0.detach().float().cpu().reshape(n, -1)
+            if flat.shape[1] <= self.max_x0_dim:
+                vecs = (torch.round(flat.double() * 1e6) / 1e6).tolist()  # 6 decimals
+
+        def column(v):
+            return [None] * n if v is None else torch.as_tensor(v).detach().double().cpu().reshape(n).tolist()
+
+        sc, hc, dc = column(scores), column(heldout), column(D)
+        ins = [False] * n if inside is None else [bool(v) for v in torch.as_tensor(inside).reshape(n).tolist()]
+        start = len(self.nodes)
+        t = float(t)
+        for i in range(n):
+            k = keys[i]
+            self.nodes.append(
+                Node(
+                    id=start + i,
+                    parent=parents[i],
+                    step=step,
+                    t=t,
+                    score=_num(sc[i]),
+                    heldout_score=_num(hc[i]),
+                    D=_num(dc[i]),
+                    inside_q=ins[i],
+                    status=status,
+                    key=k if type(k) is tuple else tuple(int(v) for v in k),
+                    x0=vecs[i],
                 )
             )
-        return ids
+        return list(range(start, start + n))
 
     def set_status(self, ids: Iterable[int], status: str) -> None:
         if status not in STATUSES:

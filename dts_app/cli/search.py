@@ -6,11 +6,12 @@ from ..config import ConfigError, SearchConfig
 from ..ledger import BudgetExceeded
 from .common import add_config_flags, add_obstacle_flags, config_from_args, fail, write_json
 
-HELP = "Run one search (best-of-n, zero-order, paths, tree) and write best, scores, candidates, ledger, tree."
+HELP = "Run one search (any registered algorithm) and write best, scores, candidates, ledger, tree."
 
 SEARCH_KNOBS = (
     "n", "m", "steps", "solver", "shift", "sde_gamma", "guidance", "budget", "seed",
     "lam", "iterations", "sigma", "delta_f", "delta_b", "temperature", "c_uct", "backup", "draws",
+    "potential", "ess_threshold", "resample_every", "resample_from", "resample_until",
 )  # fmt: skip
 
 

@@ -53,11 +53,11 @@ from torch import Tensor
 
 from ..config import ConfigError
 from ..solvers import make_g
-from .field import du_rep_dd, nearest_distance, u_rep
+from .field import FLOOR_FRACTION, du_rep_dd, nearest_distance, u_rep
 
 __all__ = ["Obstacle", "Avoidance", "build_avoidance", "resolved_obstacles", "baseline_config", "MODES"]
 
-MODES = ("none", "repulsion", "revert", "prune")
+MODES = ("none", "repulsion", "revert", "prune", "smc")
 REVERT_GAMMA = 0.5
 EDGE = 1.02  # repulsion pushes at most to 2% beyond Q*, so a pushed sample is outside
 
@@ -150,15 +150,33 @@ class Avoidance:
         self.obstacles, self.mode, self.measure_on = obstacles, mode, measure_on
         self.max_reverts = max_reverts
         self.revert_g = make_g(revert_gamma)
+        #: checks that run a feature map (decode + CLIP) per state: counted in the ledger
+        self.feature_space = any(o.features is not None for o in obstacles)
 
     # --- measuring -----------------------------------------------------------------------
+    def _distances(self, x0_hat: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
+        """``D [B, O]`` to every obstacle and each obstacle's Q* ``[O]`` at time t (with
+        ``measure="xt"``, Q* is carried to t like the obstacle: ``(1 − t)·Q*``)."""
+        xt = (x, t) if self.measure_on == "xt" else (None, None)
+        ds = torch.stack([o.distance(x0_hat, *xt).float().cpu() for o in self.obstacles], dim=1)
+        scale = (1.0 - t) if self.measure_on == "xt" else 1.0
+        return ds, torch.tensor([scale * o.q_star for o in self.obstacles])
+
     def measure(self, x0_hat: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
         """``(D [B], inside [B])``: nearest-obstacle distance and whether any obstacle has
         the state within its own Q*."""
-        xt = (x, t) if self.measure_on == "xt" else (None, None)
-        ds = torch.stack([o.distance(x0_hat, *xt).float().cpu() for o in self.obstacles], dim=1)
-        q = torch.tensor([o.q_star for o in self.obstacles])
+        ds, q = self._distances(x0_hat, x, t)
         return ds.min(dim=1).values, (ds <= q).any(dim=1)
+
+    def log_potential(self, x0_hat: Tensor, x: Tensor, t: float) -> Tensor:
+        """``log φ [B] = −Σ_o ½·η_o·(Q*_o/D_o − 1)²`` over obstacles with ``D_o ≤ Q*_o`` (D
+        floored at 5% of Q*): the SMC mode's potential, U_rep in units of Q* (η
+        dimensionless), 0 outside every Q*."""
+        ds, q = self._distances(x0_hat, x, t)
+        eta = torch.tensor([o.eta for o in self.obstacles])
+        d = torch.maximum(ds, FLOOR_FRACTION * q)
+        u = 0.5 * eta * (q / d.clamp_min(1e-12) - 1.0) ** 2
+        return -torch.where(ds <= q, u, torch.zeros_like(u)).sum(dim=1).double()
 
     def displacement(self, x0_hat: Tensor, t: float, t_next: float) -> Tensor:
         """The state displacement ``(h/t)·Σ_o Δ_o`` that repulsion adds to a plain step."""
@@ -218,4 +236,4 @@ def build_avoidance(config, backend) -> Avoidance:
     if not specs:
         raise ConfigError("--avoid: needs at least one --obstacle (this preset has no built-in region)")
     obstacles = [_obstacle(s, backend, config.eta, config.q_star) for s in specs]
-    return Avoidance(obstacles, config.avoid, config.measure, config.max_reverts)
+    return Avoidance(obstacles, config.avoid, config.measure, config.max_reverts, config.sde_gamma)

@@ -35,6 +35,7 @@ from ..ledger import Budget, Ledger
 from ..rng import Streams, stream_seed
 from ..solvers import Step, make_g, ode_step, sde_step
 from .metrics import run_metrics
+from .obstacle_steps import obstacle_smc, revert
 from .problem import Problem
 from .recorder import Recorder
 from .types import Beam, Candidate, Key, NonFiniteError, SearchResult, SearchStopped, Snapshot
@@ -75,6 +76,7 @@ class Engine:
         self.draws: list[Candidate] | None = None
         self.steps_taken = 0
         self.t_now: float | None = 1.0
+        self.obstacle_gen = None  # resampling stream of the SMC obstacle mode (made on use)
 
     @property
     def trace(self):
@@ -118,14 +120,21 @@ class Engine:
         return None if v is None else v.anchor_t
 
     # --- recording -----------------------------------------------------------------------
-    def _record(self, parents, i, x, v, keys, anchor, status="kept", D=None, inside=None) -> list[int]:
+    def record(self, parents, i, x, v, keys, anchor, status="kept", D=None, inside=None) -> list[int]:
         """Trace nodes for states ``x`` with velocities ``v`` at grid index ``i``; D is
         measured when obstacles exist and it was not given."""
         t = self.grid[i]
         x0 = x0_from_velocity(x, v, t)
         if D is None and self.problem.avoidance is not None:
-            D, inside = self.problem.avoidance.measure(x0, x, t)
+            D, inside = self._measure(x0, x, t)
         return self.recorder.nodes(parents, i, x0, keys, anchor, status, D, inside)
+
+    def _measure(self, x0: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
+        """The avoidance's D and inside-Q*; feature-space checks are charged."""
+        av = self.problem.avoidance
+        if av.feature_space:
+            self.ledger.charge_obstacle(len(x))
+        return av.measure(x0, x, t)
 
     def _update_anchor(self, anchor: Tensor | None, x0: Tensor, t: float) -> tuple[Tensor | None, Tensor | None]:
         """Fill missing anchors with ``x0`` once ``t ≤ anchor_t``; returns the anchors and
@@ -167,11 +176,11 @@ class Engine:
         if self.anchor_t() is not None:
             anchor = torch.full_like(x, float("nan"))
             anchor, filled = self._update_anchor(anchor, x0_from_velocity(x, v, self.grid[0]), self.grid[0])
-        ids = self._record(parents or [None] * len(keys), 0, x, v, keys, anchor)
+        ids = self.record(parents or [None] * len(keys), 0, x, v, keys, anchor)
         nodes = self._anchor_nodes(None, len(keys), filled, ids)
         return Beam(x, v, 0, keys, ids, anchor, [set() for _ in keys], nodes)
 
-    def _step(self, beam: Beam, stochastic: bool, g: Callable[[float], float] | None = None) -> Step:
+    def step(self, beam: Beam, stochastic: bool, g: Callable[[float], float] | None = None) -> Step:
         """One solver step of every row from ``beam.i`` (no recording; the beam's cached
         velocity is the first stage). Stochastic steps are Euler–Maruyama with
         ``g(t)² = 2γt`` (or the given ``g``) and noise from each row's stream."""
@@ -195,7 +204,11 @@ class Engine:
         i = beam.i + 1
         t, tn = self.grid[beam.i], self.grid[i]
         av = self.problem.avoidance
-        st = self._step(beam, stochastic)
+        if av is not None and av.mode == "smc":
+            stochastic = True  # particles must be random continuations
+        if av is not None and av.mode == "repulsion" and av.feature_space:
+            self.ledger.charge_obstacle(len(beam))  # the push differentiates the feature map
+        st = self.step(beam, stochastic)
         x = st.x
         if av is not None and av.mode == "repulsion":
             x = x + av.displacement(st.x0_hat, t, tn)
@@ -203,58 +216,24 @@ class Engine:
         flags, D, inside = beam.flags, None, None
         alive = torch.ones(len(beam), dtype=torch.bool)
         if av is not None:
-            D, inside = av.measure(x0_from_velocity(x, v, tn), x, tn)
+            D, inside = self._measure(x0_from_velocity(x, v, tn), x, tn)
             flags = [set(f) for f in beam.flags] if beam.flags else [set() for _ in range(len(beam))]
             if av.mode == "prune":
                 alive = ~inside
             elif av.mode == "revert" and bool(inside.any()):
-                x, v, D, inside = self._revert(beam, x, v, D, inside, flags)
+                x, v, D, inside = revert(self, beam, x, v, D, inside, flags)
         anchor, filled = self._update_anchor(beam.anchor, x0_from_velocity(x, v, tn), tn)
-        ids = self._record(beam.node_ids, i, x, v, beam.keys, anchor, "kept", D, inside)
-        new = Beam(x, v, i, beam.keys, ids, anchor, flags, self._anchor_nodes(beam.anchor_node, len(beam), filled, ids))
+        ids = self.record(beam.node_ids, i, x, v, beam.keys, anchor, "kept", D, inside)
+        anchor_nodes = self._anchor_nodes(beam.anchor_node, len(beam), filled, ids)
+        new = Beam(x, v, i, beam.keys, ids, anchor, flags, anchor_nodes, beam.logw, beam.aux)
         self.steps_taken += 1
         self.t_now = tn
+        if av is not None and av.mode == "smc":
+            return obstacle_smc(self, new, x0_from_velocity(x, v, tn), inside)
         if bool(alive.all()):
             return new
         self.trace.set_status([ids[j] for j in range(len(beam)) if not bool(alive[j])], "pruned")
         return new.take([j for j in range(len(beam)) if bool(alive[j])])
-
-    def _revert(self, beam: Beam, x: Tensor, v: Tensor, D: Tensor, inside: Tensor, flags: list[set]):
-        """Revert-and-resample: rows that landed within Q* are redrawn from their previous
-        state with a fresh stochastic step (``avoidance.revert_g``, noise from the row's
-        stream), each try charged (one velocity, also counted in ``ledger.reverts``), up
-        to ``max_reverts`` tries. A row whose tries all land inside continues from the try
-        with the largest D, flagged ``revert_exhausted``. Rejected tries are recorded as
-        ``reverted`` nodes."""
-        av = self.problem.avoidance
-        tn = self.grid[beam.i + 1]
-        x, v, D, inside = x.clone(), v.clone(), D.clone(), inside.clone()
-        rows = [j for j in range(len(beam)) if bool(inside[j])]
-        tries = {j: [(x[j], v[j], float(D[j]), True)] for j in rows}
-        pending = list(rows)
-        for _ in range(av.max_reverts):
-            if not pending:
-                break
-            st = self._step(beam.take(pending), True, g=av.revert_g)
-            self.ledger.charge_revert(len(pending))
-            vt = self.velocity(st.x, tn)
-            dt, it = av.measure(x0_from_velocity(st.x, vt, tn), st.x, tn)
-            for r, j in enumerate(pending):
-                tries[j].append((st.x[r], vt[r], float(dt[r]), bool(it[r])))
-            pending = [j for j in pending if tries[j][-1][3]]
-        for j in rows:
-            if tries[j][-1][3]:
-                keep = max(range(len(tries[j])), key=lambda k: tries[j][k][2])
-                flags[j].add("revert_exhausted")
-            else:
-                keep = len(tries[j]) - 1
-            x[j], v[j], D[j], inside[j] = tries[j][keep]
-            for k, (xf, vf, df, _) in enumerate(tries[j]):
-                if k != keep:
-                    anchor = None if beam.anchor is None else beam.anchor[j : j + 1]
-                    self._record([beam.node_ids[j]], beam.i + 1, xf[None], vf[None], [beam.keys[j]], anchor,
-                                 "reverted", torch.tensor([df]), torch.tensor([True]))  # fmt: skip
-        return x, v, D, inside
 
     def solve(self, beam: Beam, to_i: int | None = None, stochastic: bool = False) -> Iterator[Beam]:
         """Advance ``beam`` to grid index ``to_i`` (default t = 0), yielding after each step."""
@@ -282,7 +261,7 @@ class Engine:
         at = self.anchor_t()
         if anchor is not None and at is not None and s > at + 1e-9:  # the path redoes its t = anchor_t: a new anchor
             anchor, anchor_node = torch.full_like(anchor, float("nan")), None
-        ids = self._record(beam.node_ids, to_i, x, v, beam.keys, anchor)
+        ids = self.record(beam.node_ids, to_i, x, v, beam.keys, anchor)
         self.t_now = s
         return Beam(x, v, to_i, list(beam.keys), ids, anchor, beam.flags, anchor_node)
 

@@ -58,6 +58,8 @@ class Problem:
             verifiers, counted as ``diagnostic_calls``; defaults to on for point data and
             backends with cheap verifiers (digits).
         config: the :class:`~dts_app.config.SearchConfig` it came from, if any.
+        ess_threshold: the SMC obstacle mode resamples when the ESS falls below this
+            fraction of the beam.
         grid: the time grid ``t_0 = 1 > … > t_S = 0`` (derived).
     """
 
@@ -73,6 +75,7 @@ class Problem:
     avoidance: AvoidanceLike | None = None
     trace_scores: bool | None = None
     config: Any = None
+    ess_threshold: float = 0.5
     grid: list[float] = field(init=False)
 
     def __post_init__(self):
@@ -181,4 +184,5 @@ def build_problem(
         seed=config.seed,
         avoidance=avoidance,
         config=config,
+        ess_threshold=config.ess_threshold,
     )

@@ -54,6 +54,13 @@ ALGORITHMS: Registry[AlgorithmSpec] = Registry(
             "dts_app.search.tree:TreeSearch",
             ("n", "m", "sde_gamma", "temperature", "c_uct", "backup", "draws"),
         ),
+        AlgorithmSpec(
+            "smc",
+            "SMC / Feynman–Kac steering",
+            "N particles on the reverse SDE, weighted by verifier potentials on x̂0, resampled when the ESS drops.",
+            "dts_app.search.smc:SMC",
+            ("n", "sde_gamma", "temperature", "potential", "ess_threshold", "resample_every", "resample_from", "resample_until"),
+        ),
     ],
 )
 

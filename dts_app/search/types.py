@@ -53,6 +53,10 @@ class Beam:
         flags: per-row flags set on the way (e.g. ``"revert_exhausted"``).
         anchor_node: per row, the trace node where its anchor was recorded (None: not
             yet); a row is scorable by an anchor verifier only at a later node.
+        logw: particle log-weights ``[B]`` (SMC steering and the SMC obstacle mode), or
+            None (all equal).
+        aux: per-row tensors ``[B, ...]`` an algorithm carries along (e.g. SMC's last
+            rewards, ``logphi`` of the obstacle potential); indexed with the rows.
     """
 
     x: Tensor
@@ -63,6 +67,8 @@ class Beam:
     anchor: Tensor | None = None
     flags: list[set] | None = None
     anchor_node: list[int | None] | None = None
+    logw: Tensor | None = None
+    aux: dict[str, Tensor] | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -80,6 +86,8 @@ class Beam:
             None if self.anchor is None else self.anchor[it],
             None if self.flags is None else [set(self.flags[j]) for j in idx],
             None if self.anchor_node is None else [self.anchor_node[j] for j in idx],
+            None if self.logw is None else self.logw[it],
+            None if self.aux is None else {k: v[it] for k, v in self.aux.items()},
         )
 
 
