@@ -311,3 +311,21 @@ def test_soft_tree_rollouts_are_sde_solves_and_gamma_0_is_refused():
         tree = run_search(build_problem(cfg), make_algorithm("tree", cfg), cfg.budget)
         one = _run(algorithm="best-of-n", n=1, steps=6, solver=solver)
         assert torch.equal(tree.candidates[0].x0, one.candidates[0].x0), backup
+
+
+@pytest.mark.parametrize("dim", [2, 64])
+def test_zero_order_neighbours_are_at_angle_lambda_and_stay_gaussian(dim):
+    from dts_app.search.zero_order import rotate
+
+    g = torch.Generator().manual_seed(0)
+    lam = 0.3
+    pivot = torch.randn(dim, generator=g)
+    xi = torch.randn(5000, dim, generator=g)
+    nb = rotate(pivot, xi, math.cos(lam), math.sin(lam))
+    cos = (nb @ pivot) / (nb.norm(dim=1) * pivot.norm())
+    assert torch.allclose(cos, torch.full_like(cos, math.cos(lam)), atol=1e-5)
+    assert torch.allclose(nb.norm(dim=1), pivot.norm().expand(5000), rtol=1e-5)
+    # pivots drawn from N(0, I): neighbours are N(0, I) too (moments)
+    pivots = torch.randn(5000, dim, generator=g)
+    many = torch.stack([rotate(pv, x[None], math.cos(lam), math.sin(lam))[0] for pv, x in zip(pivots[:2000], xi[:2000])])
+    assert abs(float(many.mean())) < 0.05 and abs(float(many.var()) - 1) < 0.08

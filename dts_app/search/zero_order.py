@@ -1,13 +1,17 @@
 """Zero-order search (ZO-n), Ma et al. 2025 §3.2.
 
 1. A pivot noise ``n0`` (stream ``(0,)``) is solved to t = 0 and scored.
-2. Each iteration k = 1..K draws N neighbours of the pivot on the noise sphere::
+2. Each iteration k = 1..K draws N neighbours of the pivot: the pivot rotated by exactly
+   the angle λ in a random plane through it::
 
-       n' = cos(λ)·pivot + sin(λ)·ξ,    ξ ~ N(0, I) from stream (k, j)
+       u = ξ − (ξ·p̂)·p̂,  û = u/‖u‖,  n' = ‖pivot‖·(cos(λ)·p̂ + sin(λ)·û),
+       p̂ = pivot/‖pivot‖,  ξ ~ N(0, I) from stream (k, j)
 
-   If the pivot is N(0, I) and ξ is independent, n' is N(0, I) too (a rotation in the
-   plane of the two), so neighbours stay plausible Gaussian noises; λ is the angle
-   between pivot and neighbour directions in expectation (their correlation is cos λ).
+   Every neighbour has the pivot's norm and lies at angle λ from it, in any dimension. If
+   the pivot is N(0, I), so is every neighbour (its norm is the pivot's and its direction
+   is uniform). The older recipe ``cos(λ)·pivot + sin(λ)·ξ`` also keeps N(0, I), but its
+   angle to the pivot is λ only in high dimension (where ξ is nearly orthogonal to the
+   pivot and of the same norm); in 2-D it varies from 0 to π.
 3. The neighbours are solved to t = 0 and scored; the pivot moves to the best neighbour if
    it scores higher than the pivot, otherwise it stays (and the next iteration draws new
    neighbours around it).
@@ -22,11 +26,26 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import torch
+
 from .algorithm import SearchAlgorithm
 from .engine import Engine
 from .problem import Problem
 
 __all__ = ["ZeroOrder"]
+
+
+def rotate(pivot: torch.Tensor, xi: torch.Tensor, c: float, s: float) -> torch.Tensor:
+    """Neighbours ``[N, *shape]``: ``pivot`` rotated by the angle with cosine ``c`` and sine
+    ``s`` in the plane spanned by it and each row of ``xi`` (see module docstring)."""
+    p = pivot.reshape(1, -1).double()
+    x = xi.reshape(len(xi), -1).double()
+    norm = p.norm()
+    ph = p / norm.clamp_min(1e-30)
+    u = x - (x @ ph.T) * ph
+    uh = u / u.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    out = norm * (c * ph + s * uh)
+    return out.to(xi.dtype).reshape(xi.shape)
 
 
 class ZeroOrder(SearchAlgorithm):
@@ -65,7 +84,7 @@ class ZeroOrder(SearchAlgorithm):
                     return
             keys = [(k, j) for j in range(n)]
             xi = eng.noise(keys)
-            noises = c * pivot_noise.unsqueeze(0) + s * xi
+            noises = rotate(pivot_noise, xi, c, s)
             beam = eng.start(keys, x=noises)
             yield
             for beam in eng.solve(beam):
