@@ -114,7 +114,9 @@ def test_search_beats_best_of_one_on_trap(name):
         assert searched.ledger.denoiser_nfe <= budget
         gains.append(searched.best_score - one.best_score)
     assert sum(gains) / len(gains) > 20  # the prize's log-density is ≈ 1.6; misses score < −20
-    assert min(gains) > 0
+    # zero-order rotates its pivot by exactly λ and keeps its norm: in 2-D it searches one
+    # circle, and a pivot whose circle misses the prize keeps its start (gain 0, never less)
+    assert min(gains) >= 0 if name == "zero-order" else min(gains) > 0
 
 
 def test_supervised_verifier_is_hacked_and_heldout_shows_it():
