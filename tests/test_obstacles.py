@@ -121,3 +121,27 @@ def test_cli_obstacle_json(tmp_path):
     at_zero = sum(n["status"] == "reverted" and n["t"] == 0.0 for n in d["tree"]["nodes"])
     assert d["ledger"]["denoiser_nfe"] == 8 * 8 + m["reverts"] - at_zero
     assert abs(m["nfe_overhead"] - (m["reverts"] - at_zero) / 64) < 1e-12
+
+
+def test_repulsion_strength_is_monotone_in_eta():
+    """Repulsion is a potential-field flow with step control (no cap): η sets its strength."""
+    rates = [_sample("repulsion", n=600, eta=eta)[2]["collision_rate"] for eta in (0.0, 0.03, 0.1, 1.0)]
+    assert rates[0] > 0.25 and rates[0] >= rates[1] >= rates[2] >= rates[3] and rates[3] <= 0.01
+    assert rates[1] > rates[3]
+
+
+def test_revert_uses_the_configured_gamma():
+    a = _sample("revert", n=300, steps=16, sde_gamma=0.5)[0]
+    b = _sample("revert", n=300, steps=16, sde_gamma=1.5)[0]
+    assert a.ledger.reverts > 0 and a.ledger.reverts != b.ledger.reverts
+    with pytest.raises(ConfigError, match="γ > 0"):
+        SearchConfig(avoid="revert", sde_gamma=0.0).validate()
+
+
+def test_measure_xt_carries_q_star_to_t():
+    """On the noisy state Q* shrinks with the obstacle, (1 − t)·Q*: pure noise at t = 1 is
+    never inside, and prune keeps the paths a measurement on x̂0 keeps too (about 70%)."""
+    eng, beam, m = _sample("prune", n=1000, steps=16, measure="xt")
+    starts = [n for n in eng.trace.nodes if n.t == 1.0]
+    assert starts and not any(n.inside_q for n in starts)
+    assert 0.6 < len(beam) / 1000 < 0.85

@@ -367,6 +367,8 @@ def test_concept_obstacle_search_runs(dirs, t2i):
     res = run_search(problem, make_algorithm("best-of-n", cfg), cfg.budget)
     assert res.best is not None and res.ledger.denoiser_nfe == 2 * 4 * 2
     assert all(n.D is not None and n.D >= 0 for n in res.tree.nodes)  # distances in CLIP space were measured
+    # every check ran decode + CLIP on a state: counted (2 paths: 5 nodes each, + a push per step)
+    assert res.ledger.obstacle_calls == 2 * 5 + 2 * 4
 
 
 def test_backends_never_import_verifiers_and_fixtures_stay_out():

@@ -59,7 +59,7 @@ __all__ = ["Obstacle", "Avoidance", "build_avoidance", "resolved_obstacles", "ba
 
 MODES = ("none", "repulsion", "revert", "prune", "smc")
 REVERT_GAMMA = 0.5
-EDGE = 1.02  # repulsion pushes at most to 2% beyond Q*, so a pushed sample is outside
+MAX_SUBSTEPS = 64  # repulsion flow: sub-steps per solver step (each moves ≤ 10% of D)
 
 
 @dataclass
@@ -96,18 +96,19 @@ class Obstacle:
             return nearest_distance(x.flatten(1), s * self.points, s * self.radius)[0]
         return nearest_distance(self.embed(x0), self.points, self.radius)[0]
 
-    def push(self, x0: Tensor) -> Tensor:
-        """The repulsive displacement ``Δ`` of the clean predictions ``[B, *shape]`` (see
-        the module docstring: ``−Q*⁴·∇U_rep``, capped at ``1.02·Q* − D`` in x0 space)."""
+    def rate(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The repulsive flow's velocity ``−Q*⁴·∇U_rep`` at flattened points ``y [B, F]``
+        (x0 space) and their distance D ``[B]``: away from the nearest obstacle point with
+        speed ``η·Q*·(1/d − 1)/d²``, ``d = D/Q*`` (0 outside Q*)."""
         q = self.q_star
-        if self.features is None:
-            y = x0.flatten(1)
-            d, nearest = nearest_distance(y, self.points, self.radius)
-            away = y - nearest
-            away = away / away.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            mag = -(q**4) * du_rep_dd(d, self.eta, q)  # = q·η·(1/d̃ − 1)/d̃², 0 outside
-            mag = torch.minimum(mag, (EDGE * q - d).clamp_min(0.0))
-            return (mag.unsqueeze(1) * away).reshape(x0.shape)
+        d, nearest = nearest_distance(y, self.points.to(y.dtype), self.radius)
+        away = y - nearest
+        away = away / away.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return (-(q**4) * du_rep_dd(d, self.eta, q)).unsqueeze(1) * away, d
+
+    def push(self, x0: Tensor) -> Tensor:
+        """Feature-space obstacles: ``−Q*⁴·∇_{x0}U_rep`` by autograd through the feature map."""
+        q = self.q_star
         with torch.enable_grad():
             y = x0.detach().requires_grad_(True)
             d = nearest_distance(self.features(y), self.points, self.radius)[0]
@@ -179,9 +180,35 @@ class Avoidance:
         return -torch.where(ds <= q, u, torch.zeros_like(u)).sum(dim=1).double()
 
     def displacement(self, x0_hat: Tensor, t: float, t_next: float) -> Tensor:
-        """The state displacement ``(h/t)·Σ_o Δ_o`` that repulsion adds to a plain step."""
-        delta = sum(o.push(x0_hat) for o in self.obstacles)
-        return ((t - t_next) / t) * delta
+        """The state displacement repulsion adds to a plain step from t to t_next: the
+        clean prediction flowed along ``dy/ds = −Q*⁴·Σ_o ∇U_rep,o(y)`` for flow time
+        ``h/t`` (``h = t − t_next``), with step control: sub-steps that each move a point
+        at most 10% of its distance to the nearest obstacle (at most 64). No cap: the flow
+        stops by itself at the edge of Q*, where ∇U_rep = 0, and a larger η gets there
+        sooner, so η sets the strength monotonically. Feature-space obstacles add
+        ``(h/t)·(−Q*⁴·∇U_rep)`` through autograd (one step)."""
+        frac = (t - t_next) / t
+        flat = [o for o in self.obstacles if o.features is None]
+        out = torch.zeros_like(x0_hat)
+        if flat:
+            y0 = x0_hat.detach().flatten(1).double()
+            y, left = y0.clone(), torch.full((len(y0),), frac, dtype=torch.float64)
+            for _ in range(MAX_SUBSTEPS):
+                rates, dists = zip(*(o.rate(y) for o in flat))
+                r = sum(rates)
+                speed = r.norm(dim=1)
+                dmin = torch.stack(dists, 1).min(1).values
+                active = (speed > 0) & (left > 0)
+                if not bool(active.any()):
+                    break
+                dt = torch.where(active, torch.minimum(left, 0.1 * dmin.clamp_min(1e-12) / speed.clamp_min(1e-300)), 0.0)
+                y = y + dt.unsqueeze(1) * r
+                left = left - dt
+            out = (y - y0).to(x0_hat.dtype).reshape(x0_hat.shape)
+        for o in self.obstacles:
+            if o.features is not None:
+                out = out + frac * o.push(x0_hat)
+        return out
 
     def describe(self) -> list[dict]:
         return [dict(o.describe(), mode=self.mode, measure=self.measure_on) for o in self.obstacles]
