@@ -145,3 +145,13 @@ def test_measure_xt_carries_q_star_to_t():
     starts = [n for n in eng.trace.nodes if n.t == 1.0]
     assert starts and not any(n.inside_q for n in starts)
     assert 0.6 < len(beam) / 1000 < 0.85
+
+
+def test_every_obstacle_run_reports_fidelity(capsys):
+    """sample with obstacles reports fidelity to p0(x | D > Q*) beside collision and NFEs."""
+    assert main(["sample", "--n", "300", "--steps", "16", "--avoid", "prune", "--obstacle", "point:1.6,0.4",
+                 "--q-star", "0.9"]) == 0  # fmt: skip
+    f = json.loads(capsys.readouterr().out)["metrics"]["fidelity"]
+    assert f["reference"].startswith("exact") and f["rejection_nfe_ratio"] == pytest.approx(1 / 0.70, abs=0.05)
+    assert f["target_shares"][2] == pytest.approx(0.12, abs=0.02) and f["target_mean_log_p0"] == pytest.approx(-2.22, abs=0.1)
+    assert f["mode_shares"][2] < 0.03  # prune removes the paths to the prize: measured, not hidden

@@ -48,14 +48,19 @@ def sample_payload(config: SearchConfig) -> dict:
         from ..search.metrics import compare_to_baseline
 
         out["obstacles"] = problem.avoidance.describe()
+        from ..search.fidelity import obstacle_fidelity
+
         out["metrics"] = metrics = sampling_metrics(eng, beam)
+        baseline = None
         if config.avoid != "none" or config.eta != 0:
             from ..obstacles.avoidance import baseline_config
 
             _, beng, bbeam = run_sampling(baseline_config(config, problem.backend), problem.backend)
             base = sampling_metrics(beng, bbeam)
+            baseline = beng.clean(bbeam)
             out["metrics"] = compare_to_baseline(metrics, eng.ledger.denoiser_nfe, None, beng.ledger.denoiser_nfe, None)
             out["metrics"]["baseline_collision_rate"] = base["collision_rate"]
+        out["metrics"]["fidelity"] = obstacle_fidelity(problem, x0, baseline)
     return out
 
 

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from ..backends.mixture import GaussianMixture
 
-__all__ = ["tilted_mixture", "constrained_samples", "mode_shares", "energy_distance", "fidelity"]
+__all__ = ["tilted_mixture", "constrained_samples", "mode_shares", "energy_distance", "fidelity", "obstacle_fidelity"]
 
 
 def tilted_mixture(mix: GaussianMixture, component: int, tau: float) -> GaussianMixture:
@@ -100,5 +100,40 @@ def fidelity(mix: GaussianMixture, x: Tensor, reference: Tensor, target_shares: 
         "mean_log_p0": float(mix.log_prob(x.double().reshape(len(x), -1), 0.0).mean()) if len(x) else None,
         "target_mean_log_p0": float(mix.log_prob(reference.double().reshape(len(reference), -1), 0.0).mean()),
         "energy_distance": energy_distance(x, reference) if len(x) else None,
+        "n": len(x),
+    }
+
+
+def obstacle_fidelity(problem, x: Tensor, baseline: Tensor | None = None, n_ref: int = 4000) -> dict:
+    """Fidelity of obstacle-avoiding samples ``x`` to ``p0(x | D > Q*)``.
+
+    With an exact mixture (gmm) the reference is exact (:func:`constrained_samples` over
+    the x0-space obstacles): mode shares, mean log p0, energy distance and the cost of
+    rejection sampling (``1/acceptance`` of plain samples). Otherwise the reference is
+    rejection sampling with the same model: the ``baseline`` (plain) samples outside every
+    Q*; then only the energy distance and the acceptance are reported. Empty when neither
+    applies (feature-space obstacles without a baseline).
+    """
+    av = problem.avoidance
+    mix = problem.backend.reference_mixture()
+    flat = [o for o in av.obstacles if o.features is None]
+    if mix is not None and flat and len(flat) == len(av.obstacles):
+        pts = torch.cat([o.points.double().reshape(len(o.points), -1) for o in flat])
+        q = torch.cat([torch.full((len(o.points),), float(o.q_star), dtype=torch.float64) for o in flat])
+        r = torch.cat([torch.full((len(o.points),), float(o.radius), dtype=torch.float64) for o in flat])
+        ref, acc = constrained_samples(mix, pts, q, max(n_ref, 1), r, seed=problem.seed)
+        out = fidelity(mix, x.double().reshape(len(x), -1), ref)
+        return {**out, "reference": "exact (rejection from exact mixture samples)", "acceptance": acc,
+                "rejection_nfe_ratio": 1.0 / acc if acc > 0 else None}  # fmt: skip
+    if baseline is None or len(baseline) == 0:
+        return {}
+    _, inside = av.measure(baseline, baseline, 0.0)
+    ref = baseline[~inside]
+    acc = float((~inside).double().mean())
+    return {
+        "reference": "rejection sampling with the same model (plain samples outside every Q*)",
+        "energy_distance": energy_distance(x, ref) if len(x) and len(ref) else None,
+        "acceptance": acc,
+        "rejection_nfe_ratio": 1.0 / acc if acc > 0 else None,
         "n": len(x),
     }
