@@ -107,6 +107,7 @@ _SPECS = [
         100_000,
         True,
     ),
+    FieldSpec("batch", "K: batch", "Tree search: leaves expanded and rolled out together per iteration (1 = one at a time).", 1, 4096, True),
     FieldSpec("ess_threshold", "ESS threshold", "SMC: resample when the effective sample size falls below this fraction of N.", 0.0, 1.0),
     FieldSpec("resample_every", "resample every", "SMC: score and consider resampling every this many steps.", 1, 1000, True),
     FieldSpec("resample_from", "resample from t", "SMC: resampling starts once t ≤ this (1 = from the start).", 0.0, 1.0),
@@ -235,6 +236,7 @@ class SearchConfig:
     c_uct: float = 1.0
     backup: str = "max"
     draws: int = 1
+    batch: int = 1
     potential: str = "difference"
     ess_threshold: float = 0.5
     resample_every: int = 1

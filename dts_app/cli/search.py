@@ -10,7 +10,7 @@ HELP = "Run one search (any registered algorithm) and write best, scores, candid
 
 SEARCH_KNOBS = (
     "n", "m", "steps", "solver", "shift", "sde_gamma", "guidance", "budget", "seed",
-    "lam", "iterations", "sigma", "delta_f", "delta_b", "temperature", "c_uct", "backup", "draws",
+    "lam", "iterations", "sigma", "delta_f", "delta_b", "temperature", "c_uct", "backup", "draws", "batch",
     "potential", "ess_threshold", "resample_every", "resample_from", "resample_until",
 )  # fmt: skip
 

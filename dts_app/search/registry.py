@@ -52,7 +52,7 @@ ALGORITHMS: Registry[AlgorithmSpec] = Registry(
             "tree search (DTS-style)",
             "Expand promising partial paths with stochastic children; roll out, back up rewards.",
             "dts_app.search.tree:TreeSearch",
-            ("n", "m", "sde_gamma", "temperature", "c_uct", "backup", "draws"),
+            ("n", "m", "sde_gamma", "temperature", "c_uct", "backup", "draws", "batch"),
         ),
         AlgorithmSpec(
             "smc",

@@ -76,6 +76,8 @@ class _TNode:
     reward: float | None = None  # its own rollout's reward (None: root, or pruned on the way)
     candidate: Candidate | None = None  # its own rollout's final sample
     closed: bool = False
+    pending: int = 0  # children reserved by the current batch, not yet made
+    vloss: int = 0  # virtual visits of the current batch (spreads a batch's selections)
 
 
 @dataclass
@@ -91,6 +93,32 @@ class _Run:
 
     def width(self, node: _TNode) -> int:
         return self.cfg.n if node.beam is None else self.cfg.m
+
+    def full(self, node: _TNode) -> bool:
+        return len(node.children) + node.pending >= self.width(node)
+
+    def reserve(self, k: int) -> list[tuple[_TNode, int]]:
+        """Up to ``k`` expansion slots ``(node, child index)``, each found by a selection
+        descent; nodes on a descent get a virtual visit until the batch is done, and a
+        reserved slot counts as a child, so one batch never expands a slot twice."""
+        slots, path_nodes = [], []
+        for _ in range(k):
+            node = self.root
+            while self.full(node) and not node.closed:
+                open_kids = [c for c in node.children if not c.closed]
+                if not open_kids:
+                    node = None
+                    break
+                node = self.select_child(node)
+                path_nodes.append(node)
+                node.vloss += 1
+            if node is None or node.closed:
+                break
+            slots.append((node, len(node.children) + node.pending))
+            node.pending += 1
+        for n in path_nodes:
+            n.vloss = 0
+        return slots
 
     def terms(self, node: _TNode) -> list[float]:
         """The node's own reward (if it has one) and its visited children's values."""
@@ -125,7 +153,7 @@ class _Run:
             span = self.hi - self.lo if self.hi > self.lo else 1.0
             return max(
                 open_kids,
-                key=lambda c: (c.value - self.lo) / span + self.cfg.c_uct * math.sqrt(logn / max(c.visits, 1)),
+                key=lambda c: (c.value - self.lo) / span + self.cfg.c_uct * math.sqrt(logn / max(c.visits + c.vloss, 1)),
             )
         return open_kids[_boltzmann([c.value for c in open_kids], self.cfg.temperature, self.gen)]
 
@@ -170,35 +198,17 @@ class TreeSearch(SearchAlgorithm):
         it = 0
         try:
             while max_iters is None or it < max_iters:
-                node = root
-                while len(node.children) >= run.width(node) and not node.closed:
-                    node = run.select_child(node)
-                if node.closed:
+                want = cfg.batch if max_iters is None else min(cfg.batch, max_iters - it)
+                slots = run.reserve(want)
+                if not slots:
                     eng.trace.event("exhausted", reason="every branch is explored to t = 0")
                     return
-                c = len(node.children)
-                if node.beam is None:
-                    child_beam = eng.start([(c,)])
-                else:
-                    kid = eng.branch(node.beam, 1)
-                    kid.keys = [node.beam.keys[0] + (c,)]
-                    child_beam = eng.advance(kid, stochastic=True)
-                child = _TNode(child_beam, node, child_beam.i)
-                node.children.append(child)
-                yield
-                beam = child_beam
-                for beam in eng.solve(beam, stochastic=soft):
-                    yield
-                done = eng.finish(beam)
-                if done:
-                    child.candidate = done[0]
-                    child.reward = done[0].score
-                    run.lo, run.hi = min(run.lo, child.reward), max(run.hi, child.reward)
-                else:  # pruned by an obstacle: a dead branch (reward −inf)
-                    child.depth = run.last
-                run.backup(child, eng.trace)
-                eng.trace.event("rollout", iteration=it, depth=child.depth, reward=child.reward, root_value=root.value)
-                it += 1
+                children = yield from self._expand(eng, run, slots)
+                yield from self._rollouts(eng, run, children, soft)
+                for child in children:
+                    run.backup(child, eng.trace)
+                    eng.trace.event("rollout", iteration=it, depth=child.depth, reward=child.reward, root_value=root.value)
+                    it += 1
                 yield
         finally:
             if soft and root.children:
@@ -206,3 +216,55 @@ class TreeSearch(SearchAlgorithm):
                 draws = [run.draw(gen) for _ in range(max(1, cfg.draws))]
                 eng.chosen = draws[0]
                 eng.draws = [d for d in draws if d is not None]
+
+    @staticmethod
+    def _expand(eng: Engine, run: _Run, slots: list[tuple[_TNode, int]]):
+        """New children for the reserved ``(node, child index)`` slots: the root's in one
+        ``start``, the others in one SDE ``advance`` per depth (a batch per depth)."""
+        children: list[_TNode] = []
+        at_root = [c for node, c in slots if node.beam is None]
+        if at_root:
+            b = eng.start([(c,) for c in at_root])
+            children += [_TNode(b.take([j]), run.root, 0) for j in range(len(b))]
+        by_depth: dict[int, list[tuple[_TNode, int]]] = {}
+        for node, c in slots:
+            if node.beam is not None:
+                by_depth.setdefault(node.depth, []).append((node, c))
+        for depth in sorted(by_depth):
+            group = by_depth[depth]
+            kids = Beam.cat([node.beam for node, _ in group])
+            kids.keys = [node.beam.keys[0] + (c,) for node, c in group]
+            new = eng.advance(kids, stochastic=True)
+            rows = {k: j for j, k in enumerate(new.keys)}
+            for (node, _), key in zip(group, kids.keys):
+                j = rows.get(key)  # missing: pruned by an obstacle at expansion
+                beam = new.take([j]) if j is not None else new.take([])
+                children.append(_TNode(beam, node, depth + 1))
+        for child in children:
+            child.parent.children.append(child)
+            child.parent.pending -= 1
+        yield
+        return children
+
+    @staticmethod
+    def _rollouts(eng: Engine, run: _Run, children: list[_TNode], soft: bool):
+        """Roll every new child out to t = 0 as one wavefront: the shallowest group steps
+        until it meets the next depth, where the two continue as one batch."""
+        groups: dict[int, Beam] = {}
+        for child in children:
+            if len(child.beam):
+                groups[child.beam.i] = Beam.cat([groups[child.beam.i], child.beam]) if child.beam.i in groups else child.beam
+        while any(i < run.last for i in groups):
+            i = min(groups)
+            b = eng.advance(groups.pop(i), stochastic=soft)
+            if len(b):
+                groups[b.i] = Beam.cat([groups[b.i], b]) if b.i in groups else b
+            yield
+        done = {c.key: c for c in eng.finish(groups[run.last])} if run.last in groups else {}
+        for child in children:
+            cand = done.get(child.beam.keys[0]) if len(child.beam) else None
+            if cand is not None:
+                child.candidate, child.reward = cand, cand.score
+                run.lo, run.hi = min(run.lo, cand.score), max(run.hi, cand.score)
+            else:  # pruned by an obstacle: a dead branch (reward −inf)
+                child.depth = run.last

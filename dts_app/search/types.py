@@ -90,6 +90,33 @@ class Beam:
             None if self.aux is None else {k: v[it] for k, v in self.aux.items()},
         )
 
+    @staticmethod
+    def cat(beams: Sequence[Beam]) -> Beam:
+        """Rows of several beams at the same grid index, in order, as one beam (so their
+        next steps go through the denoiser in one batch)."""
+        beams = [b for b in beams if len(b)]
+        if not beams:
+            raise ValueError("cannot concatenate empty beams")
+        if len({b.i for b in beams}) != 1:
+            raise ValueError("beams must be at the same grid index")
+
+        def opt(get, join):
+            vals = [get(b) for b in beams]
+            return None if any(v is None for v in vals) else join(vals)
+
+        return Beam(
+            torch.cat([b.x for b in beams]),
+            torch.cat([b.v for b in beams]),
+            beams[0].i,
+            [k for b in beams for k in b.keys],
+            [n for b in beams for n in b.node_ids],
+            opt(lambda b: b.anchor, torch.cat),
+            opt(lambda b: b.flags, lambda v: [f for fl in v for f in fl]),
+            opt(lambda b: b.anchor_node, lambda v: [a for al in v for a in al]),
+            opt(lambda b: b.logw, torch.cat),
+            opt(lambda b: b.aux, lambda v: {k: torch.cat([a[k] for a in v]) for k in v[0]}),
+        )
+
 
 @dataclass
 class Candidate:
