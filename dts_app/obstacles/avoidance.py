@@ -1,4 +1,4 @@
-"""Obstacles and the three ways a path can treat them.
+"""Obstacles and the ways a path can treat them (the pure parts; docs/obstacles.md).
 
 An :class:`Obstacle` is a set of points (or a ball) in a named space: ``x0`` (the clean
 prediction x̂0 of the path state: toy points, digit pixels, a latent) or a feature space
@@ -8,38 +8,27 @@ point (minus the radius for a ball). Each obstacle has its own η and Q*.
 
 With ``measure="xt"`` (x0-space obstacles only), D is measured on the noisy state itself
 against the obstacle carried to the same t under the interpolant (a point o becomes
-(1 − t)·o, a radius r becomes (1 − t)·r), as the source text writes ``D(x_t, t)``.
+(1 − t)·o, a radius r becomes (1 − t)·r), as the source text writes ``D(x_t, t)``; Q* is
+carried the same way, ``(1 − t)·Q*``, so pure noise at t = 1 is never inside.
 
 Avoidance modes (``SearchConfig.avoid``), applied by the engine at every step of every
-algorithm (they all step through ``Engine.advance``; this module gives the pure parts):
+algorithm (``Engine.advance``; the retry loop and the SMC resampling are in
+:mod:`dts_app.search.obstacle_steps`):
 
 ``none``
     The plain step; D and "inside Q*" are still measured (the η = 0 baseline).
 ``repulsion``
-    Each step also descends U_rep (:mod:`dts_app.obstacles.field`) in the space of the
-    clean prediction: x̂0 is pushed by ``Δ = −Q*⁴·∇_{x̂0}U_rep``, i.e. away from the nearest
-    obstacle point by ``|Δ| = Q*·η·(1/d − 1)/d²`` with ``d = D/Q*`` (zero outside Q*),
-    capped at ``1.02·Q* − D`` so that one push ends just beyond the edge of the
-    influence region, never further. The Q*⁴ preconditioner makes η scale-free: the same η pushes by the same
-    fraction of Q* on any backend (η ≈ 0.05 nudges, η ≥ 1 pushes to the edge from
-    anywhere inside). The step then heads for the pushed prediction: the velocity becomes
-    ``v' = (x − (x̂0 + Δ))/t``, which moves the state by ``(h/t)·Δ`` on top of the plain
-    step (``h = t − t_next``: the fraction of the remaining way the step covers). At the
-    last step (t_next = 0) the sample lands exactly on ``x̂0 + Δ``. Because every step
-    re-aims at the current pushed prediction, the result depends little on the number of
-    steps. Feature-space obstacles use autograd through the feature map (no cap). No
-    extra NFEs.
-``revert`` ("feel the pain": revert-and-resample)
-    After a step, a row whose new state is within Q* of an obstacle is undone: from the
-    previous state (and its cached velocity) a fresh stochastic continuation is drawn, an
-    Euler–Maruyama step with ``g(t)² = 2γt`` (γ = ``sde_gamma``, or 0.5 when that is 0)
-    and new noise from the row's own stream, and evaluated (charged: one velocity per
-    try, counted in ``ledger.reverts`` too). Up to R = ``max_reverts`` tries. Rejected
-    tries are recorded as ``reverted`` trace nodes. **Policy when all tries fail:** the
-    path continues from the try with the largest D (best effort) and is flagged
-    ``revert_exhausted``; the run's metrics count such paths (``exhausted``).
+    :meth:`Avoidance.displacement`: x̂0 flows along ``−Q*⁴·∇U_rep`` for the step's share
+    ``h/t`` of the remaining way, with step control (no cap); the state moves with it.
+``revert``
+    A row that lands within Q* is redrawn from its previous state with a fresh SDE step
+    (γ = ``sde_gamma`` > 0), up to ``max_reverts`` tries, then continues from its best try
+    flagged ``revert_exhausted``.
 ``prune``
-    Rows whose new state is within Q* are dropped (their node is marked ``pruned``).
+    Rows that land within Q* are dropped.
+``smc``
+    Rows are particles weighted by :meth:`Avoidance.log_potential` ratios, the last step
+    by the hard constraint: the target is exactly ``p0(x | D > Q*)``.
 """
 
 from __future__ import annotations
