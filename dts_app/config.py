@@ -107,11 +107,22 @@ _SPECS = [
         100_000,
         True,
     ),
-    FieldSpec("batch", "K: batch", "Tree search: leaves expanded and rolled out together per iteration (1 = one at a time).", 1, 4096, True),
-    FieldSpec("ess_threshold", "ESS threshold", "SMC: resample when the effective sample size falls below this fraction of N.", 0.0, 1.0),
+    FieldSpec(
+        "batch",
+        "K: batch",
+        "Tree search: leaves expanded and rolled out together per iteration (1 = one at a time).",
+        1,
+        4096,
+        True,
+    ),
+    FieldSpec(
+        "ess_threshold", "ESS threshold", "SMC: resample when the effective sample size falls below this fraction of N.", 0.0, 1.0
+    ),
     FieldSpec("resample_every", "resample every", "SMC: score and consider resampling every this many steps.", 1, 1000, True),
     FieldSpec("resample_from", "resample from t", "SMC: resampling starts once t ≤ this (1 = from the start).", 0.0, 1.0),
-    FieldSpec("resample_until", "resample until t", "SMC: no resampling below this t (the final step always resamples).", 0.0, 1.0),
+    FieldSpec(
+        "resample_until", "resample until t", "SMC: no resampling below this t (the final step always resamples).", 0.0, 1.0
+    ),
     FieldSpec("eta", "η: repulsion strength", "Strength of the repulsive potential around obstacles.", 0.0, 100.0),
     FieldSpec(
         "q_star", "Q*: influence radius", "Distance within which an obstacle repels (and counts as a collision).", 1e-3, 100.0
@@ -125,7 +136,9 @@ _SPECS = [
         "x0: on the clean prediction; xt: on the noisy state against obstacles carried to t.",
         choices=("x0", "xt"),
     ),
-    FieldSpec("potential", "FK potential", "SMC: difference (samples p0·exp(r/τ)), max or add.", choices=("difference", "max", "add")),
+    FieldSpec(
+        "potential", "FK potential", "SMC: difference (samples p0·exp(r/τ)), max or add.", choices=("difference", "max", "add")
+    ),
     FieldSpec(
         "backup",
         "backup",
