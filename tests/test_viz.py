@@ -131,3 +131,18 @@ def test_umap_embedder_never_blocks_before_ready():
     e.ready.set()
     with e.lock:  # another fit in progress: no waiting
         assert e.embed(x) is None
+
+
+def test_trajectories_show_the_ess_of_particle_methods():
+    from dts_app.config import SearchConfig
+    from dts_app.search import build_problem, make_algorithm, run_search
+
+    cfg = SearchConfig(preset="trap", algorithm="smc", n=32, steps=8, sde_gamma=1.0, temperature=5.0, target=2)
+    res = run_search(build_problem(cfg), make_algorithm("smc", cfg))
+    tree = res.tree.to_dict(with_x0=False)
+    fig = trajectories_figure(tree, res.best_node)
+    ess = next(tr for tr in fig.data if tr.name == "ESS")
+    events = [e for e in tree["events"] if e["kind"] == "smc"]
+    assert list(ess.x) == [e["t"] for e in events] and len(events) >= 2
+    assert "resampled" in {tr.name for tr in fig.data}  # t = 0 always resamples
+    assert any(n["status"] == "resampled" for n in tree["nodes"]) or len(events) == 1

@@ -50,15 +50,36 @@ def trajectories_figure(
         uirevision: plotly ``uirevision``.
 
     Returns:
-        A figure (a second row for D when any node has one) with traces ``search score``, ``held-out score``, ``D`` (when any
-        node has D), ``best path`` and ``entries into Q*`` (when any).
+        A figure with traces ``search score``, ``held-out score``, ``best path``; a row
+        for D (``D``, ``entries into Q*``) when any node has D; and a row for the
+        effective sample size of particle methods (``ESS``: SMC steering's scored steps
+        and the SMC obstacle mode's resampling steps, with resampling marked) when the
+        trace has them.
     """
     nodes = tree["nodes"]
     paths = leaf_paths(nodes)
     has_d = any(n.get("D") is not None for n in nodes)
-    rows = 2 if has_d else 1
-    titles = ("search / held-out score along paths", "D: distance to nearest obstacle")[:rows]
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.14, subplot_titles=titles)
+    ess = [e for e in tree.get("events", []) if e.get("kind") in ("smc", "obstacle-smc")]
+    titles = ["search / held-out score along paths"]
+    if has_d:
+        titles.append("D: distance to nearest obstacle")
+    if ess:
+        titles.append("ESS: effective sample size of the particles")
+    rows = len(titles)
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.14 if rows < 3 else 0.09, subplot_titles=titles)
+    if ess:
+        fig.add_trace(
+            go.Scatter(x=[e["t"] for e in ess], y=[e["ess"] for e in ess], mode="lines+markers", name="ESS",
+                       line=dict(color="#8e44ad"), marker=dict(size=5)),
+            row=rows, col=1,
+        )  # fmt: skip
+        rs = [e for e in ess if e.get("resampled")]
+        if rs:
+            fig.add_trace(
+                go.Scatter(x=[e["t"] for e in rs], y=[e["ess"] for e in rs], mode="markers", name="resampled",
+                           marker=dict(symbol="triangle-down", size=9, color="#b39ddb", line=dict(width=1, color="#8e44ad"))),
+                row=rows, col=1,
+            )  # fmt: skip
     xs, ys = _joined(nodes, paths, "score")
     fig.add_trace(
         go.Scatter(x=xs, y=ys, mode="lines", name="search score", line=dict(color="rgba(46,134,222,0.55)", width=1)), row=1, col=1
@@ -111,9 +132,10 @@ def trajectories_figure(
                 annotation_position="top left",
             )
     fig.update_xaxes(autorange="reversed", title_text="t (1 = noise → 0 = data)", row=rows, col=1)
-    if rows == 2:
-        fig.update_xaxes(autorange="reversed", row=1, col=1)
+    for r in range(1, rows):
+        fig.update_xaxes(autorange="reversed", row=r, col=1)
     fig.update_layout(
-        uirevision=uirevision, height=420, margin=dict(l=50, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.2)
-    )
+        uirevision=uirevision, height=420 + 160 * (rows - 2 if rows > 2 else 0), margin=dict(l=50, r=10, t=50, b=40),
+        legend=dict(orientation="h", y=-0.2),
+    )  # fmt: skip
     return fig

@@ -18,6 +18,7 @@ STATUS_COLOURS: dict[str, str] = {
     "kept": "#7f8c9a",
     "pruned": "#e67e22",
     "reverted": "#c0392b",
+    "resampled": "#b39ddb",
     "final": "#2e86de",
     "best": "#27ae60",
 }
