@@ -1,0 +1,141 @@
+"""Cell tasks of the reproduction: ``(cell, cache) -> dict`` of plain numbers.
+
+Each runs in whichever process the executor picks (this one, or a Ray worker), loads its
+backend through ``cache`` (one model per process) and returns JSON-ready numbers only.
+Everything that decides a task's numbers is in the cell's config and budget, so the cell
+id (a digest of them) is an honest resume key.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["candidates", "tilted_draws", "avoidance", "REFERENCE_SEED", "reference_tilted", "reference_constrained"]
+
+REFERENCE_SEED = 12345  # the exact reference samples, apart from every run's seed
+REFERENCE_N = 4000
+
+
+def _problem(cfg, cache, verifiers: bool = True):
+    from ..search import backend_for, build_problem
+
+    problem = build_problem(cfg, backend=backend_for(cfg, cache), verifiers=verifiers)
+    problem.trace_scores = False  # no view-only diagnostics: they would cost time, not change numbers
+    return problem
+
+
+def _floats(values) -> list[float | None]:
+    return [None if v is None else float(v) for v in values]
+
+
+def candidates(cell, cache) -> dict:
+    """Best-of-N with N = ``config.n`` and no cap: every candidate's search and held-out
+    score, by candidate index (candidate i is the same sample alone or among N, so
+    best-of-n for every n ≤ N is read off the first n)."""
+    from ..search import make_algorithm, run_search
+
+    cfg = cell.config
+    res = run_search(_problem(cfg, cache), make_algorithm("best-of-n", cfg))
+    cands = sorted(res.candidates, key=lambda c: tuple(c.key))
+    out = {"score": _floats(c.score for c in cands), "heldout": _floats(c.heldout_score for c in cands)}
+    return out | {"nfe": int(res.ledger.denoiser_nfe)}
+
+
+def reference_tilted(mix, component: int, tau: float, n: int = REFERENCE_N, seed: int = REFERENCE_SEED):
+    """Exact samples of the reward-tilted mixture (and the mixture itself)."""
+    from ..search.fidelity import tilted_mixture
+
+    target = tilted_mixture(mix, component, tau)
+    x, _ = target.sample(n, torch.Generator().manual_seed(seed))
+    return target, x.double()
+
+
+def tilted_draws(cell, cache) -> dict:
+    """A sampling algorithm fitted to ``cell.budget`` (soft tree search, smc): its draws
+    against the exact tilted mixture ``p0·N(·; μ_c, Σ_c)^{1/τ}`` (c = ``config.target``,
+    τ = ``config.temperature``)."""
+    from ..search import make_algorithm, run_search
+    from ..search.fidelity import fidelity, mode_shares
+
+    cfg = cell.config
+    problem = _problem(cfg, cache)
+    mix = problem.backend.reference_mixture()
+    target, ref = reference_tilted(mix, int(cfg.target), float(cfg.temperature))
+    algo = make_algorithm(cfg.algorithm, cfg).fit_budget(problem, int(cell.budget))
+    res = run_search(problem, algo, int(cell.budget))
+    draws = res.draws if res.draws else res.candidates
+    x = torch.stack([c.x0.reshape(-1) for c in draws]).double() if draws else torch.zeros(0, mix.dim)
+    exact = mode_shares(mix, ref)
+    f = fidelity(mix, x, ref, exact)
+    return {
+        "mode_shares": f["mode_shares"],
+        "target_shares": [float(v) for v in exact],
+        "max_share_error": f["max_share_error"],
+        "energy_distance": f["energy_distance"],
+        "n_draws": len(x),
+        "nfe": int(res.ledger.denoiser_nfe),
+    }
+
+
+def reference_constrained(mix, points, q_star: float, n: int = REFERENCE_N, seed: int = REFERENCE_SEED):
+    """Exact samples of ``p0(x | D(x) > Q*)`` and the acceptance rate of rejection sampling."""
+    from ..search.fidelity import constrained_samples
+
+    return constrained_samples(mix, points, q_star, n, seed=seed)
+
+
+def _fid(mix, x, ref, prize: int) -> dict:
+    from ..search.fidelity import fidelity
+
+    f = fidelity(mix, x, ref)
+    shares = f["mode_shares"]
+    return {
+        "prize_share": shares[prize] if x.numel() else None,
+        "target_prize_share": f["target_shares"][prize],
+        "mode_shares": shares,
+        "mean_log_p0": f["mean_log_p0"],
+        "target_mean_log_p0": f["target_mean_log_p0"],
+        "energy_distance": f["energy_distance"],
+    }
+
+
+def avoidance(cell, cache) -> dict:
+    """Plain sampling of ``config.n`` paths under ``config.avoid`` around ``config.obstacles``
+    (point obstacles, one Q*), against exact samples of the constrained law.
+
+    ``nfe_ratio`` is NFEs per delivered sample over plain sampling's (steps per sample);
+    with ``avoid="none"`` the result also has ``rejection``: the same samples with those
+    within Q* thrown away (exact p0(x | D > Q*) up to the model's error), whose cost per
+    delivered sample is 1 / acceptance.
+    """
+    from ..search import sample_paths, sampling_metrics
+
+    cfg = cell.config
+    problem = _problem(cfg, cache, verifiers=False)
+    mix = problem.backend.reference_mixture()
+    points = torch.tensor([list(o.value) for o in cfg.obstacles], dtype=torch.float64)
+    ref, acceptance = reference_constrained(mix, points, cfg.q_star)
+    prize = int(problem.backend.default_target())
+    eng, beam = sample_paths(problem, cfg.n, store_x0=False)
+    metrics = sampling_metrics(eng, beam)
+    x = beam.x.reshape(len(beam.x), -1).double()
+    per_sample = eng.ledger.denoiser_nfe / max(len(x), 1)
+    plain = problem.steps * problem.nfe_per_step
+    out = {
+        "collision_rate": float(metrics.get("collision_rate", 0.0)),
+        "n_final": len(x),
+        "nfe": int(eng.ledger.denoiser_nfe),
+        "nfe_ratio": per_sample / plain if len(x) else None,
+        "reverts": int(eng.ledger.reverts),
+        "exact_acceptance": acceptance,
+    } | _fid(mix, x, ref, prize)
+    if cfg.avoid == "none":
+        keep = (torch.cdist(x, points) > cfg.q_star).all(dim=1)
+        acc = float(keep.double().mean())
+        out["rejection"] = {
+            "collision_rate": 0.0,
+            "n_final": int(keep.sum()),
+            "nfe_ratio": 1.0 / acc if acc > 0 else None,
+            "acceptance": acc,
+        } | _fid(mix, x[keep], ref, prize)
+    return out

@@ -1,0 +1,263 @@
+"""Experiments on verifiers: hacking a supervised verifier (gmm ``hack`` and the digits
+model), scaling on real images, and how well the self-supervised verifier tracks the oracle.
+
+They all read :func:`.tasks.candidates` cells: one best-of-N_max run per seed with every
+candidate's search and held-out score. Best-of-n for n ≤ N_max is read off the candidates
+by index (candidate i is the same sample alone or among N_max): the N_max candidates split
+into N_max / n disjoint blocks, each block's verifier favourite is a best-of-n draw, and
+their mean is the seed's estimate (the error bars are standard errors over seeds).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..config import SearchConfig
+from .base import Context, Finding, fmt, num, register, stat, trace
+
+TASK = "dts_app.reproduce.tasks:candidates"
+
+
+def _cells(ctx: Context, configs: list[SearchConfig]) -> list:
+    from ..executors import Cell
+
+    return [Cell(c, None, "plain", task=TASK) for c in configs]
+
+
+def nested_best(score: list, heldout: list, ns: list[int]) -> dict:
+    """``{n: (mean best score, mean held-out score of the chosen)}`` over disjoint blocks."""
+    out = {}
+    for n in ns:
+        picks = []
+        for b in range(len(score) // n):
+            block = range(b * n, (b + 1) * n)
+            i = max(block, key=lambda j: (score[j] if score[j] is not None else -math.inf, -j))
+            picks.append((score[i], heldout[i]))
+        out[n] = (sum(p[0] for p in picks) / len(picks), sum(p[1] for p in picks) / len(picks))
+    return out
+
+
+def best_of_curves(cells: list, results: dict, ns: list[int]) -> tuple[list[dict], list[dict]]:
+    """Per n: stat over seeds of the best score and of the chosen sample's held-out score."""
+    per_seed = [nested_best(results[c.id]["score"], results[c.id]["heldout"], ns) for c in cells if c.id in results]
+    search = [stat([s[n][0] for s in per_seed]) for n in ns]
+    held = [stat([s[n][1] for s in per_seed]) for n in ns]
+    return search, held
+
+
+def _powers(top: int, base: int = 2) -> list[int]:
+    ns, n = [], 1
+    while n <= top:
+        ns.append(n)
+        n *= base
+    return ns
+
+
+def _rises(s: list[dict]) -> bool:
+    a, b = s[0], s[-1]
+    return None not in (a["mean"], b["mean"]) and b["mean"] - a["mean"] > 2 * math.hypot(a["se"], b["se"])
+
+
+def _hacked(search: list[dict], held: list[dict]) -> tuple[bool, int]:
+    """The search score rises while the held-out score falls from its peak (beyond 2 s.e.)."""
+    means = [h["mean"] if h["mean"] is not None else -math.inf for h in held]
+    peak = max(range(len(means)), key=lambda i: means[i])
+    falls = peak < len(held) - 1 and means[peak] - means[-1] > 2 * math.hypot(held[peak]["se"], held[-1]["se"])
+    return bool(_rises(search) and falls), peak
+
+
+# ---- 2. verifier hacking on gmm `hack` ----
+
+
+def _hack_setup(ctx: Context) -> tuple[SearchConfig, int]:
+    return SearchConfig(preset="hack", verifier="supervised", heldout="oracle", steps=16), ctx.pick(512, 4096)
+
+
+def plan_hack(ctx: Context) -> list:
+    cfg, top = _hack_setup(ctx)
+    return _cells(ctx, [cfg.replace(n=top, seed=ctx.seed + s) for s in range(ctx.seeds)])
+
+
+@register(
+    "verifier-hacking",
+    "Verifier hacking (gmm hack)",
+    "Ma et al. 2025: searching hard against one verifier overfits it; the score the search sees keeps rising while "
+    "a held-out judge stops improving or falls.",
+)(plan_hack)
+def verifier_hacking(ctx: Context, cells: list, results: dict) -> Finding:
+    cfg, top = _hack_setup(ctx)
+    ns = _powers(top)
+    search, held = best_of_curves(cells, results, ns)
+    ok, peak = _hacked(search, held)
+    setup = {"backend": "gmm", "preset": "hack", "algorithm": "best-of-n", "verifier": "supervised (linear classifier)"}
+    setup |= {"heldout": "oracle (log-density of the target class)", "steps": cfg.steps, "n": ns, "seeds": ctx.seeds}
+    finding = (
+        f"Best-of-N on the linear classifier: its score went {fmt(search[0])} (N=1) → {fmt(search[-1])} (N={ns[-1]}); "
+        f"the held-out oracle went {fmt(held[0])} → {fmt(held[peak])} at its peak (N={ns[peak]}) → {fmt(held[-1])} "
+        f"(N={ns[-1]}): {'hacking, as claimed' if ok else 'no significant fall, so hacking is not shown'}."
+    )
+    fig = {
+        "title": "Verifier hacking (gmm hack): search score vs held-out oracle",
+        "x_title": "N (best-of-N)",
+        "y_title": "search score: log P(target) (linear classifier)",
+        "y2_title": "held-out oracle: log-density",
+        "x_log": True,
+        "traces": [trace("search verifier", ns, search), trace("held-out oracle", ns, held, axis="y2", dash="dash")],
+    }
+    table = {
+        "columns": ["N", "search score", "held-out oracle"],
+        "rows": [[n, fmt(s), fmt(h)] for n, s, h in zip(ns, search, held)],
+    }
+    return Finding(setup, {"n": ns, "search": search, "heldout": held, "peak_n": ns[peak]}, finding, ok, fig, table)
+
+
+# ---- 3. self-supervised verifier vs the oracle ----
+
+
+def _ss_settings(ctx: Context) -> dict[str, SearchConfig]:
+    base = SearchConfig(verifier="self-supervised", heldout="oracle", steps=16)
+    n_gmm, n_dig = ctx.pick(256, 1024), ctx.pick(32, 128)
+    out = {f"gmm {p}": base.replace(preset=p, n=n_gmm) for p in ("trap", "eight-gaussians", "hack")}
+    out["digits"] = base.replace(backend="digits", preset=None, guidance=0.0, n=n_dig)
+    return out
+
+
+def plan_ss(ctx: Context) -> list:
+    cfgs = []
+    for name, cfg in _ss_settings(ctx).items():
+        for s in range(ctx.seeds):
+            extra = {"target": (ctx.seed + s) % 10} if name == "digits" else {}
+            cfgs.append(cfg.replace(seed=ctx.seed + s, **extra))
+    return _cells(ctx, cfgs)
+
+
+def _corr(a: list, b: list) -> tuple[float | None, float | None]:
+    from scipy.stats import pearsonr, spearmanr
+
+    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2 or len({p[1] for p in pairs}) < 2:
+        return None, None
+    xs, ys = zip(*pairs)
+    return num(spearmanr(xs, ys).statistic), num(pearsonr(xs, ys).statistic)
+
+
+@register(
+    "self-supervised",
+    "Self-supervised verifier vs the oracle",
+    "Ma et al. 2025: a self-supervised verifier (agreement of x̂0 at σ = 0.4 with the final sample) tracks the "
+    "oracle well enough to search with, without a reward model.",
+)(plan_ss)
+def self_supervised(ctx: Context, cells: list, results: dict) -> Finding:
+    settings = _ss_settings(ctx)
+    rows, per = [], {}
+    for k, name in enumerate(settings):
+        mine = cells[k * ctx.seeds : (k + 1) * ctx.seeds]
+        cors = [_corr(results[c.id]["score"], results[c.id]["heldout"]) for c in mine if c.id in results]
+        sp, pe = stat([c[0] for c in cors]), stat([c[1] for c in cors])
+        positive = sp["mean"] is not None and sp["mean"] - 2 * sp["se"] > 0
+        per[name] = {"spearman": sp, "pearson": pe, "positive": positive, "candidates": settings[name].n}
+        rows.append([name, settings[name].n, fmt(sp), fmt(pe), positive])
+    held = all(v["positive"] for v in per.values())
+    desc = "; ".join(f"{n} {fmt(v['spearman'])}" for n, v in per.items())
+    finding = (
+        f"Rank correlation (Spearman) between the self-supervised score and the oracle across candidates: {desc}; "
+        f"{'positive beyond 2 s.e. in every setting' if held else 'not positive beyond 2 s.e. in every setting'}."
+    )
+    names = list(per)
+    fig = {
+        "title": "Self-supervised score vs oracle: correlation across candidates (mean ± s.e. over seeds)",
+        "x_title": "setting",
+        "y_title": "correlation",
+        "traces": [
+            trace("Spearman", names, [per[n]["spearman"] for n in names], type="bar"),
+            trace("Pearson", names, [per[n]["pearson"] for n in names], type="bar"),
+        ],
+        "hlines": [{"y": 0.0, "name": "no correlation"}],
+    }
+    setup = {"algorithm": "best-of-n (candidates only)", "verifier": "self-supervised", "heldout": "oracle", "steps": 16}
+    setup |= {"settings": {n: {"backend": c.backend, "preset": c.preset, "candidates": c.n} for n, c in settings.items()}}
+    setup |= {"digits": "guidance 0, target class = seed mod 10", "seeds": ctx.seeds}
+    table = {"columns": ["setting", "candidates", "Spearman", "Pearson", "positive"], "rows": rows}
+    return Finding(setup, {"correlation": per}, finding, held, fig, table)
+
+
+# ---- 8. digits: real images, CNN verifier vs held-out MLP ----
+
+
+def _digits_setup(ctx: Context) -> tuple[SearchConfig, int]:
+    cfg = SearchConfig(backend="digits", preset=None, guidance=0.0, verifier="supervised", heldout="oracle", steps=16)
+    return cfg, ctx.pick(64, 512)
+
+
+def plan_digits(ctx: Context) -> list:
+    cfg, top = _digits_setup(ctx)
+    return _cells(ctx, [cfg.replace(n=top, seed=ctx.seed + s, target=(ctx.seed + s) % 10) for s in range(ctx.seeds)])
+
+
+def _digits(ctx: Context, cells: list, results: dict) -> tuple[dict, list[int], list[dict], list[dict], dict]:
+    cfg, top = _digits_setup(ctx)
+    ns = _powers(top, 2)
+    search, held = best_of_curves(cells, results, ns)
+    setup = {
+        "backend": "digits",
+        "guidance": cfg.guidance,
+        "target": "class = seed mod 10 (guidance 0: the model is unconditional, so search has a class to find)",
+        "algorithm": "best-of-n",
+        "verifier": "supervised (CNN)",
+    }
+    setup |= {"heldout": "oracle (MLP, another architecture and seed)", "steps": cfg.steps, "n": ns, "seeds": ctx.seeds}
+    fig = {
+        "title": "Digits (guidance 0, class target): best-of-N, CNN verifier vs held-out MLP",
+        "x_title": "N (best-of-N)",
+        "y_title": "−log P(class)  (lower is better, log)",
+        "x_log": True,
+        "y_log": True,
+        "traces": [
+            trace("search: CNN", ns, y=[_neg(s["mean"]) for s in search]) | {"err": [s["se"] for s in search]},
+            trace("held-out: MLP", ns, y=[_neg(s["mean"]) for s in held], dash="dash") | {"err": [s["se"] for s in held]},
+        ],
+    }
+    table = {
+        "columns": ["N", "CNN log P (search)", "MLP log P (held out)"],
+        "rows": [[n, fmt(s), fmt(h)] for n, s, h in zip(ns, search, held)],
+    }
+    return setup, ns, search, held, {"figure": fig, "table": table}
+
+
+def _neg(x):
+    return None if x is None else num(max(-x, 1e-9))
+
+
+@register(
+    "digits-scaling",
+    "Digits: search scales on real images",
+    "Ma et al. 2025 (ImageNet, class-conditional): best-of-N with a supervised classifier verifier raises both its "
+    "own score and held-out measures as N grows.",
+)(plan_digits)
+def digits_scaling(ctx: Context, cells: list, results: dict) -> Finding:
+    setup, ns, search, held, extra = _digits(ctx, cells, results)
+    ok = _rises(search) and _rises(held)
+    finding = (
+        f"On the digits model at guidance 0, best-of-N with the CNN went {fmt(search[0])} (N=1) → {fmt(search[-1])} "
+        f"(N={ns[-1]}) in log P(class), and the held-out MLP's log P of the chosen sample {fmt(held[0])} → "
+        f"{fmt(held[-1])}: {'both rise beyond 2 s.e.' if ok else 'not both rise beyond 2 s.e.'}."
+    )
+    return Finding(setup, {"n": ns, "search": search, "heldout": held}, finding, bool(ok), extra["figure"], extra["table"])
+
+
+@register(
+    "digits-hacking",
+    "Digits: does the CNN verifier get hacked?",
+    "Ma et al. 2025: a supervised verifier can be hacked; past some N the held-out judge falls while the search "
+    "score still rises.",
+)(plan_digits)
+def digits_hacking(ctx: Context, cells: list, results: dict) -> Finding:
+    setup, ns, search, held, extra = _digits(ctx, cells, results)
+    ok, peak = _hacked(search, held)
+    finding = (
+        f"Held-out MLP log P of the CNN's pick: {fmt(held[peak])} at its peak (N={ns[peak]}) and {fmt(held[-1])} at "
+        f"N={ns[-1]}, while the CNN's own score rose {fmt(search[0])} → {fmt(search[-1])}: "
+        f"{'the held-out score falls, hacking shows' if ok else 'no fall beyond 2 s.e., so no hacking at these N'}."
+    )
+    data = {"n": ns, "search": search, "heldout": held, "peak_n": ns[peak]}
+    return Finding(setup, data, finding, ok, extra["figure"], extra["table"])
