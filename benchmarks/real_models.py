@@ -8,7 +8,8 @@ a pipeline directory through the backend's ``from_pretrained`` path:
 - naive best-of-16: 16 separate ``DiTPipeline`` calls (one label each);
 - one ``DiTPipeline`` call with 16 labels;
 - the engine's best-of-16 with the same steps and CFG (+ VAE decode and a CLIP verifier);
-- the engine's search over paths at the same NFE budget (when ``paths`` is registered);
+- the engine's search over paths, tree search (batch N and batch 1) and SMC at the same
+  NFE budget, each interleaved with best-of-N (image-NFE/s ratios);
 - image-NFEs per second of the backend's velocity at several batch sizes, eager and
   ``torch.compile``-d, with model FLOP utilisation from ``torch.utils.flop_counter``;
 - the share of the engine's time spent in the verifier (and in decoding), and the cost of
@@ -278,16 +279,21 @@ def main(argv: list[str] | None = None) -> int:
             tn, _ = timed(naive, device)
             out["naive_16_calls_s"] = tn
             out["ratio_naive_vs_batched_pipeline"] = tn / statistics.median(p["pipeline_batched_s"] for p in pairs)
-        if "paths" in ALGORITHMS:
-            nfe = pairs[0]["engine_best_of_n"]["nfe"]
+        nfe = pairs[0]["engine_best_of_n"]["nfe"]
+        # search algorithms against best-of-N at the same NFE budget, interleaved side by side
+        contenders = {"paths": ("paths", {}), "tree": ("tree", {"batch": args.n}), "tree_batch1": ("tree", {"batch": 1}),
+                      "smc": ("smc", {"sde_gamma": 1.0})}  # fmt: skip
+        for key, (algo, extra) in contenders.items():
+            if algo not in ALGORITHMS:
+                out[key] = {"available": False, "note": f"{algo!r} is not in search.registry.ALGORITHMS"}
+                continue
             rows = []
             for _ in range(args.repeats):
                 bon = run_engine(backend, "best-of-n", args)
-                pth = run_engine(backend, "paths", args, budget=nfe)
-                rows.append({"best_of_n": bon, "paths": pth, "throughput_ratio": pth["image_nfe_per_s"] / bon["image_nfe_per_s"]})
-            out["paths"] = {"budget_nfe": nfe, "runs": rows, "throughput_ratio": statistics.median(r["throughput_ratio"] for r in rows)}
-        else:
-            out["paths"] = {"available": False, "note": "'paths' is not in search.registry.ALGORITHMS yet"}
+                run = run_engine(backend, algo, args, budget=nfe, **extra)
+                rows.append({"best_of_n": bon, key: run, "throughput_ratio": run["image_nfe_per_s"] / bon["image_nfe_per_s"]})
+            out[key] = {"budget_nfe": nfe, "settings": extra, "runs": rows,
+                        "throughput_ratio": statistics.median(r["throughput_ratio"] for r in rows)}  # fmt: skip
         out["throughput"] = throughput(backend, batches, peak, args.seconds, False, 0.0)
         if args.no_compile:
             out["throughput_compiled"] = [{"skipped": "--no-compile"}]
@@ -320,8 +326,11 @@ def summary(out: dict) -> str:
         lines.append(f"| naive / batched pipeline | {out['ratio_naive_vs_batched_pipeline']:.2f} |")
     v = med(p["engine_best_of_n"]["verifier_share"] for p in pairs)
     lines.append(f"| verifier share of engine time | {100 * v:.1f}% |")
-    pth = out["paths"]
-    lines.append(f"| paths / best-of-n throughput (goal ≥ 0.9) | {pth['throughput_ratio']:.3f} |" if "throughput_ratio" in pth else f"| paths | {pth['note']} |")
+    for key, label in (("paths", "paths"), ("tree", f"tree, batch {out['config']['n']}"), ("tree_batch1", "tree, batch 1"),
+                       ("smc", "smc")):  # fmt: skip
+        r = out.get(key, {})
+        lines.append(f"| {label} / best-of-n throughput (goal ≥ 0.85) | {r['throughput_ratio']:.3f} |" if "throughput_ratio" in r
+                     else f"| {label} | {r.get('note', 'not measured')} |")  # fmt: skip
     for r in out["throughput"] + out["throughput_compiled"]:
         if "image_nfe_per_s" in r:
             mfu = f", MFU {100 * r['mfu']:.1f}%" if "mfu" in r else ""
