@@ -6,6 +6,7 @@ import pytest
 
 from dts_app.config import ConfigError, SearchConfig
 from dts_app.ui.handlers import INPUTS, AppHandlers, config_from, input_values, parse_obstacles
+from dts_app.ui.limits import Limits, RunGuard, threads_per_request
 from dts_app.ui.state import SessionState
 
 SMALL = dict(target="2: prize", n=6, steps=8)
@@ -70,7 +71,7 @@ def test_budget_too_small_is_reported(handlers):
 def test_stream_grows_and_stop_keeps_what_was_found(handlers):
     state = SessionState()
     outs = list(handlers.stream(state, *values(n=4, steps=6)))
-    assert outs[-1][1].startswith("**finished**") and state.running is False
+    assert outs[-1][1].startswith("**finished**") and state.running == 0
     state2 = SessionState()
     gen = handlers.stream(state2, *values(n=4, steps=200))
     first = next(gen)
@@ -188,3 +189,57 @@ def test_large_latents_show_every_image(handlers):
     out = handlers.figures(res, SearchConfig(backend="gmm"), problem.backend)
     assert len(out.images) == 3 and all(img.shape == (64, 64, 3) for img, _ in out.images)
     assert sum(cap.startswith("★") for _, cap in out.images) == 1
+
+
+def test_search_events_share_one_queue_and_stop_cancels_slider_runs():
+    from dts_app.ui.layout import build_demo
+
+    demo = build_demo(umap_warmup=False)
+    fns = {f.api_name: f for f in demo.fns.values()}
+    searches = [fns[n] for n in ("search", "release_n", "release_m", "release_eta", "release_q_star")]
+    assert {f.concurrency_id for f in searches} == {"search"}  # one concurrency budget for every search
+    assert {f.concurrency_limit for f in searches} == {AppHandlers().limits.concurrency}
+    cancelled = {i for f in demo.fns.values() for i in (f.cancels or [])}
+    ids = {f.api_name: i for i, f in demo.fns.items()}
+    assert {ids[n] for n in ("release_n", "release_m", "release_eta", "release_q_star")} <= cancelled
+    assert ids["search"] not in cancelled  # a streamed run stops through the flag and shows what it found
+    import os
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0))
+    assert torch.get_num_threads() * AppHandlers().limits.concurrency <= max(cores, AppHandlers().limits.concurrency)
+    on_backend = next(f.fn for f in demo.fns.values() if f.name == "on_backend")
+    assert len(on_backend(None)) == 5  # was a blank KeyError
+    assert len(on_backend("nope")) == 5 and on_backend("gmm")[0]["value"] == "eight-gaussians"
+
+
+def test_helpers_survive_junk_from_api_clients(handlers):
+    assert handlers.hazard_text(None, None, None) == ""
+    assert handlers.hazard_text("nope", "trap", "point:0,0") == "point:0,0"
+    assert handlers.add_target_obstacle("gmm", float("inf"), "x") == "x"
+    assert handlers.mark_best(None, 5) == ""
+    state, text = handlers.stop(None)
+    assert isinstance(state, SessionState) and text
+
+
+def test_limits_profiles_and_environment():
+    assert Limits.from_env({}).mode == "local"
+    space = Limits.from_env({"SPACE_ID": "someone/dts"})
+    assert space.mode == "space" and space.models == "allowlist" and space.deadline_s <= 30
+    assert Limits.from_env({"SPACE_ID": "x", "DTS_MODE": "local"}).mode == "local"
+    assert Limits.from_env({"DTS_MODE": "space", "DTS_DEADLINE_S": "5", "DTS_MAX_NODES": "100"}).max_nodes == 100
+    with pytest.raises(ValueError, match="DTS_DEADLINE_S"):
+        Limits.from_env({"DTS_DEADLINE_S": "nan"})
+    assert threads_per_request(2, cores=2) == 1 and threads_per_request(1, cores=2) == 2 and threads_per_request(4, 16) == 4
+
+
+def test_guard_reasons():
+    clock = [0.0]
+    g = RunGuard(Limits(deadline_s=10, max_nodes=5), clock=lambda: clock[0])
+    assert not g()
+    g.nodes = 6
+    assert g() and g.reason == "nodes"
+    g2 = RunGuard(Limits(deadline_s=10), clock=lambda: clock[0])
+    clock[0] = 11
+    assert g2() and g2.reason == "deadline"

@@ -3,64 +3,68 @@ figures and a status line. The layout wires them; tests call them directly.
 
 Control values arrive positionally in the order of :data:`INPUTS`; :func:`config_from`
 turns them into a validated :class:`~dts_app.config.SearchConfig` (the server validates
-again whatever a browser or API client sends).
+again whatever a browser or API client sends). Every request runs under the caps of
+:class:`~dts_app.ui.limits.Limits`: NFEs through the budget, nodes and the deadline
+through the engine's ``stop`` callable (a :class:`~dts_app.ui.limits.RunGuard`), and a
+``cancel`` event the layout sets when the client cancels or goes away.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import ConfigError, SearchConfig
 from ..ledger import BudgetExceeded
 from .inputs import INPUTS, LIVE, SLIDERS, config_from, input_values, parse_obstacles, target_value
+from .limits import Limits, RunGuard
+from .models import BackendCache, check_models
+from .render import Outputs, live_tree, render
 from .state import SessionState
 
-__all__ = ["input_values", "INPUTS", "SLIDERS", "LIVE", "NFE_CAP", "Outputs", "parse_obstacles", "config_from", "AppHandlers"]
+__all__ = ["input_values", "INPUTS", "SLIDERS", "LIVE", "Outputs", "parse_obstacles", "config_from", "AppHandlers"]
 
-LIVE_TREE_MAX = 4000  # nodes drawn while a run streams
-GALLERY_MAX = 16  # final images shown
+log = logging.getLogger("dts_app.ui")
 #: errors that are the user's (bad knobs, budgets, models that cannot load): shown as a
-#: status line; anything else is a bug and propagates
+#: status line; anything else is a bug, logged with its traceback and shown as one line
 _USER_ERRORS = (ConfigError, BudgetExceeded)
-NFE_CAP: dict[str, int] = {"points": 200_000, "embedded-image": 50_000, "image": 2_000}
+STATUS_INTERVAL_S = 0.4  # least seconds between two streamed status lines
 
 
-@dataclass
-class Outputs:
-    """Everything one update shows (None = leave that view as it is)."""
-
-    status: str
-    tree: Any = None
-    trajectories: Any = None
-    embedding: Any = None
-    plane: Any = None
-    gallery: Any = None
-    images: Any = None
-    ledger: Any = None
-    budget: Any = None
-    embed_used: str = "pca"
-
-    NAMES = ("status", "tree", "trajectories", "embedding", "plane", "gallery", "images", "ledger", "budget")
-
-    def as_tuple(self) -> tuple:
-        return tuple(getattr(self, k) for k in self.NAMES)
-
-
-@dataclass
 class AppHandlers:
-    """The app's handlers plus app-wide read-only helpers (backend cache, UMAP holder)."""
+    """The app's handlers plus app-wide helpers (backend cache, UMAP holder, limits).
 
-    cache: dict = field(default_factory=dict)
-    embedder: Any = None
+    Args:
+        cache: the backend cache (default: a :class:`BackendCache` sized by ``limits``).
+        embedder: the UMAP holder (None: PCA only).
+        limits: the per-request caps (default: :meth:`Limits.from_env`).
+        allowlist: model ids allowed on a public server (default: ``deploy/space_models.txt``).
+    """
+
+    def __init__(self, cache: BackendCache | None = None, embedder: Any = None, limits: Limits | None = None, allowlist=None):
+        self.limits = limits or Limits.from_env()
+        self.cache = cache if isinstance(cache, BackendCache) else BackendCache.from_limits(self.limits)
+        self.embedder = embedder
+        self.allowlist = allowlist
+        self.runs: deque = deque(maxlen=256)  # (kind, reason, seconds) of finished runs, newest last
+        self._lock = threading.Lock()
 
     # ---- building --------------------------------------------------------------------
+    def backend(self, cfg: SearchConfig):
+        """The backend of ``cfg`` from the cache, after the model-loading policy."""
+        check_models(cfg, self.limits, self.allowlist)
+        return self.cache.get(cfg)
+
     def _problem(self, cfg: SearchConfig):
         from ..search.problem import build_problem
 
-        return build_problem(cfg, cache=self.cache)
+        backend = self.backend(cfg)
+        _check_target(cfg.target, backend)
+        return build_problem(cfg, backend=backend)
 
     def _capped(self, cfg: SearchConfig, problem, algo) -> tuple[int | None, str]:
         """The NFE budget of one request (the user's, at most the per-request cap) and a
@@ -82,222 +86,248 @@ class AppHandlers:
         spec = BACKENDS.get(cfg.backend)
         if kind == "image" and spec is not None and spec.embedded:
             kind = "embedded-image"
-        cap = NFE_CAP.get(kind, NFE_CAP["image"])
+        cap = self.limits.nfe_cap(kind)
+        var = {"points": "nfe_points", "embedded-image": "nfe_embedded_image"}.get(kind, "nfe_image")
+        if need > cap:
+            raise ConfigError(
+                f"steps: one path costs {need:,} NFEs, over the per-request cap of {cap:,}; {self.limits.lift(var)}"
+            )
         if cfg.budget and cfg.budget <= cap:
             return cfg.budget, ""
         if not cfg.budget and algo.max_nfe(problem) <= cap:
             return None, ""  # without a budget an algorithm runs its natural course
-        return cap, f" (per-request cap {cap:,} NFEs)"
+        return cap, f" (per-request cap {cap:,} NFEs; {self.limits.lift(var)})"
+
+    def _prepare(self, values: tuple) -> tuple:
+        """Validate the inputs and build ``(vals, config, problem, algorithm, budget, note)``."""
+        from ..search.registry import make_algorithm
+
+        if len(values) != len(INPUTS):
+            raise ConfigError(f"expected {len(INPUTS)} control values ({', '.join(INPUTS)}), got {len(values)}")
+        vals = dict(zip(INPUTS, values))
+        cfg = config_from(vals, self.limits)
+        problem = self._problem(cfg)
+        try:
+            algo = make_algorithm(cfg.algorithm, cfg)
+        except ValueError as e:
+            raise ConfigError(_first_line(e)) from None
+        budget, note = self._capped(cfg, problem, algo)
+        return vals, cfg, problem, algo, budget, note
 
     # ---- figures ---------------------------------------------------------------------
     def figures(self, result, cfg: SearchConfig, backend, method: str = "pca") -> Outputs:
-        """All views of one :class:`~dts_app.search.types.SearchResult`; ``method`` is the
-        embedding asked for (``pca`` or ``umap``; the one used is in ``Outputs.embed_used``)."""
-        from ..viz.embedding import embedding_figure
-        from ..viz.gallery import image_gallery, points_gallery_figure
-        from ..viz.ledger import anytime_figure, ledger_rows
-        from ..viz.plane import obstacle_geometry, plane_figure
-        from ..viz.trajectories import trajectories_figure
-        from ..viz.tree import tree_figure
-
-        tree, best = result.tree.to_dict(), result.best_node
-        cands = [c.to_dict() for c in result.candidates]
-        obstacles = result.obstacles
-        mixture = backend.reference_mixture()
-        out = Outputs(status="")
-        out.tree = tree_figure(tree, best)
-        q_stars = [o["q_star"] for o in obstacles]
-        out.trajectories = trajectories_figure(tree, best, min(q_stars) if q_stars else None)
-        out.embedding, out.embed_used = embedding_figure(tree, obstacle_geometry(obstacles), method, self.embedder)
-        if mixture is not None and mixture.dim == 2:
-            tgt = cfg.target if cfg.target is not None else backend.default_target()
-            tm = [mixture.means[int(tgt)].tolist()] if isinstance(tgt, int) else None
-            out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, tm)
-        else:
-            out.plane = _note_figure("the true plane is drawn for 2-D gmm presets")
-        if result.images is not None:
-            shown = list(zip(result.images[:GALLERY_MAX].numpy(), result.candidates))
-            out.images = image_gallery([(img, c.score, c.heldout_score, c.node_id) for img, c in shown], best)
-            out.gallery = _note_figure("final candidates are shown as images below")
-        else:
-            out.gallery = points_gallery_figure(cands, best)
-            out.images = []
-        out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics)
-        curve = result.curve
-        scored = len({n for n, v in curve if v is not None}) > 2
-        out.budget = anytime_figure(curve if scored else _finals_curve(cands, result.ledger.denoiser_nfe), self._sweep(cfg))
+        """All views of one :class:`~dts_app.search.types.SearchResult` within the limits;
+        ``method`` is the embedding asked for (the one used is in ``Outputs.embed_used``)."""
+        out, notes = render(result, cfg, backend, self.limits, method, self.embedder)
+        out.status = " · ".join(notes)
         return out
 
-    def _sweep(self, cfg: SearchConfig):
-        """The stored sweep of this backend/preset (``benchmarks/results/sweep_<preset>/
-        sweep.json``, written by ``python -m dts_app sweep``) as a scaling figure, if any and
-        if it used the same verifier."""
-        import json
-        from pathlib import Path
-
-        path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"sweep_{cfg.preset}" / "sweep.json"
-        if cfg.backend != "gmm" or not path.is_file():
-            return None
-        try:
-            sweep = json.loads(path.read_text())
-            scfg = sweep.get("config", {})
-            if scfg.get("backend", "gmm") != cfg.backend or scfg.get("verifier", cfg.verifier) != cfg.verifier:
-                return None
-            from ..viz.scaling import scaling_figure
-
-            return scaling_figure(sweep)
-        except (ValueError, KeyError, OSError, ImportError):
-            return None
-
-    # ---- handlers --------------------------------------------------------------------
-    def _status(self, res, cfg: SearchConfig, note: str, secs: float) -> str:
+    def _status(self, res, cfg: SearchConfig, note: str, secs: float, guard: RunGuard | None = None) -> str:
         best, held = res.best_score, res.heldout_score
         parts = [
             f"**{res.message}** · {cfg.algorithm} on {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else ""),
             f"best score {best:.4g}" if best is not None else "no finished path",
             f"held-out {held:.4g}" if held is not None else "",
             f"{res.ledger.denoiser_nfe:,} NFEs{note}",
-            f"{len(res.tree.nodes)} nodes",
+            f"{len(res.tree.nodes):,} nodes",
             f"{secs * 1000:.0f} ms",
         ]
         m = res.metrics or {}
         if m.get("collision_rate") is not None:
             parts.append(f"collision rate {m['collision_rate']:.2f}")
+        if guard is not None and guard.note():
+            parts.append(guard.note())
         return " · ".join(p for p in parts if p)
 
-    def _prepare(self, values: tuple) -> tuple:
-        """Validate the inputs and build ``(vals, config, problem, algorithm, budget, note)``."""
-        from ..search.registry import make_algorithm
+    # ---- handlers --------------------------------------------------------------------
+    def _guard(self, state: SessionState, cancel: threading.Event | None) -> RunGuard:
+        seen = state.stops
+        return RunGuard(self.limits, lambda: state.stops != seen, None if cancel is None else cancel.is_set)
 
-        vals = dict(zip(INPUTS, values))
-        cfg = config_from(vals)
-        problem = self._problem(cfg)
-        algo = make_algorithm(cfg.algorithm, cfg)
-        budget, note = self._capped(cfg, problem, algo)
-        return vals, cfg, problem, algo, budget, note
-
-    def run(self, state: SessionState, *values) -> tuple:
+    def run(self, state: SessionState, *values, cancel: threading.Event | None = None) -> tuple:
         """Run a search to the end and redraw everything (the live path for sliders).
+
+        Args:
+            cancel: set by the layout when the client cancels or disconnects; the search
+                then stops within a step and nothing is drawn.
 
         Returns:
             ``(state, status, tree, trajectories, embedding, plane, gallery, images, ledger, budget)``;
             on an error only ``status`` changes (figures are ``gr.skip()``-like ``None``s
             that the layout maps to "keep")."""
+        state = state if isinstance(state, SessionState) else SessionState()
         t0 = time.perf_counter()
+        guard = self._guard(state, cancel)
+        state.running += 1
         try:
-            from ..search import run_search
+            from ..search import iterate_search
 
             vals, cfg, problem, algo, budget, note = self._prepare(values)
-            res = run_search(problem, algo, budget)
+            res = None
+            for snap in iterate_search(problem, algo, budget, guard):
+                guard.nodes = snap.n_nodes
+                res = snap.result if snap.done else None
+            self._record("run", guard, t0)
+            if guard.reason == "cancelled" or (cancel is not None and cancel.is_set()):
+                return (state, *Outputs(status="cancelled").as_tuple())  # nobody is waiting: draw nothing
             out = self.figures(res, cfg, problem.backend, method=vals.get("embed") or "pca")
-        except _USER_ERRORS as e:
-            return (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
-        out.status = self._status(res, cfg, note, time.perf_counter() - t0) + f" · view {out.embed_used.upper()}"
+        except Exception as e:
+            return (state, *Outputs(status=self._error(e)).as_tuple())
+        finally:
+            state.running -= 1
+        extra = out.status
+        out.status = self._status(res, cfg, note, time.perf_counter() - t0, guard) + f" · view {out.embed_used.upper()}"
+        out.status += f" · {extra}" if extra else ""
         state.result = res
         state.runs += 1
         return (state, *out.as_tuple())
 
-    def stream(self, state: SessionState, *values) -> Iterator[tuple]:
+    def stream(self, state: SessionState, *values, cancel: threading.Event | None = None) -> Iterator[tuple]:
         """Stream a search: the tree grows as steps complete; Stop ends it within a step.
 
         Yields:
-            The same tuples as :meth:`run`; intermediate ones redraw the tree and status
-            (at most every 0.4 s), the last one redraws every view.
+            The same tuples as :meth:`run`; intermediate ones carry the status (at most
+            every 0.4 s) and, at most every ``Limits.live_interval_s``, a tree decimated to
+            ``Limits.live_nodes`` nodes; the last one redraws every view.
         """
+        state = state if isinstance(state, SessionState) else SessionState()
         t0 = time.perf_counter()
-        state.stop = False
+        guard = self._guard(state, cancel)
         try:
             vals, cfg, problem, algo, budget, note = self._prepare(values)
             total = min(budget, algo.max_nfe(problem)) if budget else algo.max_nfe(problem)
-        except _USER_ERRORS as e:
-            yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
+        except Exception as e:
+            yield (state, *Outputs(status=self._error(e)).as_tuple())
             return
         from ..search import iterate_search
-        from ..viz.tree import tree_figure
 
-        state.running = True
-        last = 0.0
+        state.running += 1
+        state.streaming = True
+        last_status = last_tree = 0.0
+        done = False
         try:
-            for snap in iterate_search(problem, algo, budget, lambda: state.stop):
+            for snap in iterate_search(problem, algo, budget, guard):
+                guard.nodes = snap.n_nodes
                 if snap.done:
-                    res = snap.result
+                    res, done = snap.result, True
+                    self._record("stream", guard, t0)
+                    if guard.reason == "cancelled" or (cancel is not None and cancel.is_set()):
+                        return
                     out = self.figures(res, cfg, problem.backend, vals.get("embed") or "pca")
-                    out.status = self._status(res, cfg, note, time.perf_counter() - t0)
+                    extra = out.status
+                    out.status = self._status(res, cfg, note, time.perf_counter() - t0, guard)
+                    out.status += f" · {extra}" if extra else ""
                     state.result = res
                     state.runs += 1
                     yield (state, *out.as_tuple())
                     return
                 now = time.perf_counter()
-                if now - last >= 0.4:
-                    last = now
-                    spent = snap.ledger["denoiser_nfe"]
-                    frac = min(1.0, spent / total) if total else 0.0
-                    bar = "█" * int(20 * frac) + "░" * (20 - int(20 * frac))
-                    status = f"running… step {snap.step} · {bar} {spent:,}/{total:,} NFEs · {snap.n_nodes} nodes"
-                    # a live tree past LIVE_TREE_MAX nodes would stall the browser (it must
-                    # stay responsive for Stop): then only the status moves until the end
-                    tree = tree_figure(snap.trace.to_dict(with_x0=False), None) if snap.n_nodes <= LIVE_TREE_MAX else None
-                    yield (state, *Outputs(status=status, tree=tree).as_tuple())
-        except _USER_ERRORS as e:
-            yield (state, *Outputs(status=f"⚠️ {_one_line(e)}").as_tuple())
+                if now - last_status < STATUS_INTERVAL_S:
+                    continue
+                last_status = now
+                spent = snap.ledger["denoiser_nfe"]
+                frac = min(1.0, spent / total) if total else 0.0
+                bar = "█" * int(20 * frac) + "░" * (20 - int(20 * frac))
+                status = f"running… step {snap.step} · {bar} {spent:,}/{total:,} NFEs · {snap.n_nodes:,} nodes"
+                tree = None
+                if now - last_tree >= self.limits.live_interval_s:
+                    tree = live_tree(snap.trace, self.limits.live_nodes)
+                    last_tree = time.perf_counter()  # the interval counts from the end of a redraw
+                yield (state, *Outputs(status=status, tree=tree).as_tuple())
+        except Exception as e:
+            done = True
+            yield (state, *Outputs(status=self._error(e)).as_tuple())
         finally:
-            state.running = False
+            state.running -= 1
+            state.streaming = False
+            if not done:  # closed by a client that went away between two steps
+                guard.cancel()
+                self._record("stream", guard, t0)
+
+    def warm_up(self) -> threading.Thread:
+        """Load the default backend and fit its verifiers in a daemon thread, so the
+        first visitor does not wait for them."""
+
+        def warm():
+            try:
+                self._prepare(tuple(input_values()))
+            except Exception as e:  # a warm-up failure shows again, as a message, on first use
+                log.warning("warm-up failed: %s", _first_line(e))
+
+        th = threading.Thread(target=warm, daemon=True, name="backend-warmup")
+        th.start()
+        return th
+
+    def _record(self, kind: str, guard: RunGuard, t0: float) -> None:
+        self.runs.append((kind, guard.reason, time.perf_counter() - t0))
+
+    def _error(self, e: BaseException) -> str:
+        """The status line of an error: the message of a user error; for anything else a
+        generic line (the traceback goes to the server log: it is a bug)."""
+        if isinstance(e, _USER_ERRORS):
+            return f"⚠️ {_first_line(e) or 'invalid request'}"
+        log.error("search failed", exc_info=e)
+        return "⚠️ internal error: this request failed on the server (it is logged); try other settings"
 
     def _problem_backend(self, backend: str, preset: str | None):
-        from ..search import backend_for
-
-        return backend_for(SearchConfig(backend=backend, preset=preset), self.cache)
+        return self.backend(SearchConfig(backend=backend, preset=preset))
 
     def hazard_text(self, backend: str, preset: str | None, text: str) -> str:
         """Obstacle text with the backend's built-in obstacles (the preset's hazard) appended."""
-        builtin = self._problem_backend(backend, preset).builtin_obstacles()
-        lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+        text = text if isinstance(text, str) else ""
+        try:
+            builtin = self._problem_backend(backend, preset).builtin_obstacles()
+        except (ConfigError, ValueError, TypeError):
+            return text
+        lines = [ln for ln in text.splitlines() if ln.strip()]
         lines += [f"{kind}:{value}" for kind, value in builtin if f"{kind}:{value}" not in lines]
         return "\n".join(lines)
 
     def add_target_obstacle(self, backend: str, choice: Any, text: str) -> str:
         """Obstacle text with the picked component (gmm) or class (other backends) appended."""
-        k = target_value(choice)
+        text = text if isinstance(text, str) else ""
+        try:
+            k = target_value(choice)
+        except ConfigError:
+            return text
         if not isinstance(k, int):
             return text
         line = f"{'component' if backend == 'gmm' else 'class'}:{k}"
-        lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+        lines = [ln for ln in text.splitlines() if ln.strip()]
         return "\n".join(lines if line in lines else lines + [line])
 
     def mark_best(self, state: SessionState, text: str) -> str:
         """Obstacle text with the last run's best sample appended as a point obstacle."""
-        res = state.result
+        text = text if isinstance(text, str) else ""
+        res = getattr(state, "result", None)
         if res is None or res.best is None or res.best.numel() > 64:
             return text
         pt = "point:" + ",".join(f"{v:.3f}" for v in res.best.flatten().tolist())
-        return "\n".join([ln for ln in (text or "").splitlines() if ln.strip()] + [pt])
+        return "\n".join([ln for ln in text.splitlines() if ln.strip()] + [pt])
 
     def stop(self, state: SessionState) -> tuple[SessionState, str]:
-        """Ask the running search of this session to stop after its current step."""
-        state.stop = True
-        return state, "stopping after the current step…"
+        """Ask every running search of this session to stop after its current step."""
+        state = state if isinstance(state, SessionState) else SessionState()
+        state.stops += 1
+        if state.streaming:
+            return state, "stopping after the current step…"
+        return state, "**stopped**: runs of this session were cancelled; the views show the last finished result"
 
 
-def _finals_curve(cands: list[dict], total: int) -> list[tuple[float, float]]:
-    """Best score among the first k finished candidates against k/K of the NFEs spent
-    (exact for best-of-N, whose candidates cost the same; an ordering view otherwise)."""
-    cands = sorted(cands, key=lambda c: c["node_id"])
-    out, best = [], None
-    for k, c in enumerate(cands, 1):
-        best = c["score"] if best is None else max(best, c["score"])
-        out.append((round(total * k / len(cands), 1), best))
-    return out
+def _check_target(target: Any, backend) -> None:
+    """A class or component number must be one the backend has (checked before the
+    backend sees it, so the message names the field)."""
+    if target is None:
+        return
+    ids = [t.value for t in backend.targets()]
+    if not ids or not all(isinstance(i, int) for i in ids):
+        return  # free-form targets (a t2i prompt)
+    if target not in ids:
+        shown = f"{ids[0]}…{ids[-1]}" if len(ids) > 12 else ", ".join(map(str, ids))
+        what = repr(target) if isinstance(target, str) else str(target)
+        raise ConfigError(f"target: {what[:40]} is not one of {shown}")
 
 
-def _note_figure(text: str):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(color="#888"))
-    fig.update_layout(height=300, xaxis_visible=False, yaxis_visible=False)
-    return fig
-
-
-def _one_line(e: BaseException) -> str:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return msg if isinstance(e, ConfigError) else f"{type(e).__name__}: {msg}"
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else ""

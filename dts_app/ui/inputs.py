@@ -4,9 +4,10 @@ whatever a browser or API client sends)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ..config import ConfigError, ObstacleSpec, SearchConfig
+from ..config import FIELDS, ConfigError, ObstacleSpec, SearchConfig
 
 __all__ = ["SLIDERS", "LIVE", "INPUTS", "input_values", "parse_obstacles", "config_from", "target_value"]
 
@@ -57,55 +58,115 @@ def input_values(**changes: Any) -> list:
     return [base[k] for k in INPUTS]
 
 
-def parse_obstacles(text: str) -> tuple[ObstacleSpec, ...]:
+def parse_obstacles(text: str, max_obstacles: int | None = None) -> tuple[ObstacleSpec, ...]:
     """One obstacle per line (or ';'-separated): ``ball:x,y,r``, ``point:x,y``,
-    ``component:k``, ``class:k``; blank lines and ``#`` comments are skipped."""
-    out = []
-    for line in (text or "").replace(";", "\n").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            out.append(ObstacleSpec.parse(line))
-    return tuple(out)
+    ``component:k``, ``class:k``; blank lines and ``#`` comments are skipped.
+
+    Raises:
+        ConfigError: a line that cannot be read, or more than ``max_obstacles`` lines.
+    """
+    if text is not None and not isinstance(text, str):
+        raise ConfigError(f"obstacles: expected text, got {type(text).__name__}")
+    lines = [ln.split("#", 1)[0].strip() for ln in (text or "").replace(";", "\n").splitlines()]
+    lines = [ln for ln in lines if ln]
+    if max_obstacles is not None and len(lines) > max_obstacles:
+        raise ConfigError(f"obstacles: {len(lines):,} given, at most {max_obstacles:,} per request")
+    return tuple(ObstacleSpec.parse(line) for line in lines)
 
 
 def target_value(value: Any) -> Any:
-    if value in (None, "", "default"):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    head = str(value).split(":", 1)[0].strip()
-    return int(head) if head.lstrip("-").isdigit() else str(value)
-
-
-def config_from(values: dict) -> SearchConfig:
-    """A validated SearchConfig from control values keyed by :data:`INPUTS` names.
+    """The target from the dropdown (``"2: prize"`` → 2), a number or free text.
 
     Raises:
-        ConfigError: a knob out of range or a bad combination (one line).
+        ConfigError: a number that is not a finite integer, or a value of another type.
     """
-    ints = {"n", "m", "steps", "budget", "seed", "delta_f", "delta_b"}
+    if value is None or (isinstance(value, str) and value.strip() in ("", "default")):
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"target: expected a class or component number, got {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or int(value) != value or abs(value) > 2**31:
+            raise ConfigError(f"target: expected a class or component number, got {_short(value)}")
+        return int(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"target: expected a class or component number, got {type(value).__name__}")
+    head = value.split(":", 1)[0].strip()
+    if head.lstrip("-").isdigit() and len(head) < 12:
+        return int(head)
+    return value.strip()
+
+
+def _text(values: dict, key: str, limit: int | None) -> str | None:
+    v = values.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise ConfigError(f"{key}: expected text, got {type(v).__name__}")
+    if limit is not None and len(v) > limit:
+        raise ConfigError(f"{key}: {len(v):,} characters, at most {limit:,} per request")
+    return v.strip() or None
+
+
+def _number(key: str, v: Any) -> float | int:
+    """A slider value as a number (integral floats become ints); one-line errors."""
+    if isinstance(v, bool):
+        raise ConfigError(f"{FIELDS[key].cli_flag}: expected a number, got {v!r}")
+    try:
+        x = float(v)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{FIELDS[key].cli_flag}: expected a number, got {_short(v)}") from None
+    if not math.isfinite(x):
+        raise ConfigError(f"{FIELDS[key].cli_flag}: must be a finite number, got {x}")
+    if FIELDS[key].integer and x.is_integer() and abs(x) < 2**53:
+        return int(x)
+    return x
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def config_from(values: dict, limits: Any = None) -> SearchConfig:
+    """A validated SearchConfig from control values keyed by :data:`INPUTS` names.
+
+    Args:
+        values: control values (from the browser or an API client: anything may arrive).
+        limits: a :class:`~dts_app.ui.limits.Limits` for the per-request caps on text and
+            obstacles (None: no caps).
+
+    Raises:
+        ConfigError: a knob out of range, of the wrong type or a bad combination (one line
+            naming the field).
+    """
+    max_text = None if limits is None else limits.max_text
     kw: dict[str, Any] = {}
     for k in SLIDERS:
         v = values.get(k)
-        if v is None:
-            continue
-        try:
-            kw[k] = int(round(float(v))) if k in ints else float(v)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{k}: expected a number, got {v!r}") from None
+        if v is not None:
+            kw[k] = _number(k, v)
+    names: dict[str, Any] = {}
+    for k in ("backend", "preset", "algorithm", "verifier", "heldout", "solver", "avoid", "embed"):
+        names[k] = _text(values, k, 200)
+    if names["embed"] not in (None, "pca", "umap"):
+        raise ConfigError(f"embed: {_short(names['embed'])} is not one of pca, umap")
+    backend = names["backend"] or "gmm"
+    if isinstance(values.get("target"), str) and len(values["target"]) > 200:
+        raise ConfigError(f"target: {len(values['target']):,} characters, at most 200")
+    text = _text(values, "obstacles", max_text)
     cfg = SearchConfig(
-        backend=values.get("backend") or "gmm",
-        preset=(values.get("preset") or None) if _has_presets(values.get("backend") or "gmm") else None,
+        backend=backend,
+        preset=names["preset"] if _has_presets(backend) else None,
         target=target_value(values.get("target")),
-        algorithm=values.get("algorithm") or "best-of-n",
-        verifier=values.get("verifier") or "oracle",
-        heldout=values.get("heldout") or "",
-        solver=values.get("solver") or "euler",
-        avoid=values.get("avoid") or "none",
-        obstacles=parse_obstacles(values.get("obstacles") or ""),
-        model=(values.get("model") or "").strip() or None,
-        prompt=(values.get("prompt") or "").strip() or None,
-        verifier_model=(values.get("verifier_model") or "").strip() or None,
+        algorithm=names["algorithm"] or "best-of-n",
+        verifier=names["verifier"] or "oracle",
+        heldout=names["heldout"] or "",
+        solver=names["solver"] or "euler",
+        avoid=names["avoid"] or "none",
+        obstacles=parse_obstacles(text or "", None if limits is None else limits.max_obstacles),
+        model=_text(values, "model", max_text),
+        prompt=_text(values, "prompt", max_text),
+        verifier_model=_text(values, "verifier_model", max_text),
         **kw,
     )
     from ..search.problem import validate

@@ -5,10 +5,13 @@ UI code. :func:`build_demo` is the only entry point; ``app.py`` launches it.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from ..config import FIELDS, SearchConfig
+from ..config import FIELDS, ConfigError, SearchConfig
 from .handlers import INPUTS, LIVE, AppHandlers, Outputs
+from .limits import configure_threads
+from .serving import call_in_thread, client_alive, named, raw_values, stream_in_thread
 from .state import SessionState
 
 __all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
@@ -45,12 +48,24 @@ def slider_kwargs(name: str, default: Any) -> dict:
 def _targets(handlers: AppHandlers, backend: str, preset: str | None) -> tuple[list[str], str | None]:
     from ..backends.registry import BACKENDS
 
-    if not BACKENDS[backend].embedded:
+    if backend not in BACKENDS or not BACKENDS[backend].embedded:
         return [], None
-    b = handlers._problem_backend(backend, preset)
+    try:
+        b = handlers._problem_backend(backend, preset)
+    except ConfigError:
+        return [], None
     names = [t.label for t in b.targets()]
     d = b.default_target()
     return names, next((n for n in names if n.split(":", 1)[0].strip() == str(d)), None)
+
+
+def _public_note(limits) -> str:
+    """The header line of a public server: what one request may cost."""
+    return (
+        f"\n\n*Public demo: each request may spend at most {limits.nfe_points:,} NFEs on the mixture "
+        f"({limits.nfe_embedded_image:,} on digits), {limits.max_nodes:,} tree nodes and {limits.deadline_s:g} s; "
+        "run the app locally (`make run`) to lift the limits.*"
+    )
 
 
 def gpu_decorator(fn):
@@ -68,7 +83,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
 
     Args:
         handlers: the handler object (a fresh one by default).
-        umap_warmup: start UMAP's background warm-up (tests turn it off).
+        umap_warmup: start the background warm-ups: the default backend and its
+            verifiers, and UMAP (tests turn them off).
 
     Returns:
         A ``gr.Blocks`` with queueing configured.
@@ -82,8 +98,12 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
 
     if handlers is None:
         handlers = AppHandlers(embedder=UmapEmbedder())
-    if umap_warmup and handlers.embedder is not None:
-        handlers.embedder.warm_up_async()
+    limits = handlers.limits
+    configure_threads(limits.concurrency)  # torch threads × concurrent searches ≤ cores
+    if umap_warmup:
+        handlers.warm_up()  # the default backend and verifiers
+        if handlers.embedder is not None:
+            handlers.embedder.warm_up_async()
     d = SearchConfig()
     targets, target0 = _targets(handlers, d.backend, d.preset)
     with gr.Blocks(title="DTS Explorer") as demo:
@@ -91,6 +111,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         gr.Markdown(
             "# DTS Explorer\nInference-time search in flow models: watch candidates branch, get scored, "
             "and steer around obstacles. On the Gaussian mixture, releasing η, Q*, N or M re-runs the search."
+            + (_public_note(limits) if limits.public else "")
         )
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
@@ -204,22 +225,35 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
                 t[images_at] = gr.update(value=t[images_at] or None, visible=bool(t[images_at]))
             return tuple(gr.skip() if v is None else v for v in t)
 
-        @gpu_decorator
-        def run_live(*a):
-            return keep(handlers.run(*a))
+        raw_values([c[k] for k in INPUTS])
+        run_sync, stream_sync = gpu_decorator(handlers.run), gpu_decorator(handlers.stream)
 
-        @gpu_decorator
-        def run_stream(*a):
-            for t in handlers.stream(*a):
+        async def run_live(*a):
+            *vals, request = a
+            cancel = threading.Event()
+            alive = lambda: client_alive(demo, getattr(request, "session_hash", None))
+            return keep(await call_in_thread(lambda: run_sync(*vals, cancel=cancel), cancel, alive))
+
+        async def run_stream(*a):
+            *vals, request = a
+            cancel = threading.Event()
+            alive = lambda: client_alive(demo, getattr(request, "session_hash", None))
+            async for t in stream_in_thread(lambda: stream_sync(*vals, cancel=cancel), cancel, alive):
                 yield keep(t)
 
-        run_btn.click(run_stream, inputs, outputs, concurrency_limit=4, api_name="search")
-        stop_btn.click(handlers.stop, [state], [state, status], queue=False, api_name="stop")
-        for k in LIVE:
-            c[k].release(run_live, inputs, outputs, trigger_mode="always_last", concurrency_limit=4, api_name=f"release_{k}")
-        demo.load(run_live, inputs, outputs, api_name=False)
+        named(run_live, INPUTS, gr.Request)
+        named(run_stream, INPUTS, gr.Request)
+        search = dict(concurrency_limit=limits.concurrency, concurrency_id="search")
+        run_btn.click(run_stream, inputs, outputs, api_name="search", **search)
+        live = [
+            c[k].release(run_live, inputs, outputs, trigger_mode="always_last", api_name=f"release_{k}", **search) for k in LIVE
+        ]
+        live.append(demo.load(run_live, inputs, outputs, api_name=False, **search))
+        stop_btn.click(handlers.stop, [state], [state, status], queue=False, cancels=live, api_name="stop")
 
         def on_backend(backend: str):
+            if backend not in BACKENDS:
+                return (gr.skip(),) * 5
             spec = BACKENDS[backend]
             vs = verifiers_for(backend)
             names, t0 = _targets(handlers, backend, spec.presets[0] if spec.presets else None)
@@ -236,6 +270,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         )
 
         def on_preset(backend: str, preset: str):
+            if backend not in BACKENDS:
+                return gr.skip(), gr.skip()
             names, t0 = _targets(handlers, backend, preset)
             return gr.update(choices=names, value=t0), gr.update(choices=names, value=None)
 
@@ -243,5 +279,5 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         add_pick.click(handlers.add_target_obstacle, [c["backend"], pick, c["obstacles"]], [c["obstacles"]], api_name=False)
         hazard.click(handlers.hazard_text, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False)
         mark.click(handlers.mark_best, [state, c["obstacles"]], [c["obstacles"]], api_name=False)
-    demo.queue(default_concurrency_limit=2, max_size=32)
+    demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
     return demo

@@ -1,0 +1,114 @@
+"""Gradio plumbing of the app's search events: named API parameters, runs that stop when
+the client cancels or goes away, and raw control values for the server's own validation.
+
+A search runs in a worker thread; the event function itself is async and waits on it.
+When Gradio cancels the event (the Stop button's ``cancels=``, ``/cancel`` from an API
+client) the wait is interrupted with ``CancelledError``; when the client's connection
+drops, Gradio marks its queued jobs dead, which :func:`client_alive` polls. Either way
+the run's ``cancel`` event is set and the engine's ``stop`` callable ends the search
+within one step (a thread cannot be killed; it is asked to stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+__all__ = ["POLL_S", "call_in_thread", "client_alive", "named", "raw_values", "stream_in_thread"]
+
+POLL_S = 0.2  # seconds between two looks at the client's connection
+
+
+def client_alive(demo: Any, session_hash: str | None) -> bool:
+    """False once Gradio has marked every running job of ``session_hash`` dead (its
+    client disconnected); True when unknown (no queue, no session)."""
+    if not session_hash:
+        return True
+    try:
+        jobs = [job for batch in (demo._queue.active_jobs or []) if batch for job in batch]
+        mine = [job for job in jobs if getattr(job, "session_hash", None) == session_hash]
+        return not mine or any(getattr(job, "alive", True) for job in mine)
+    except AttributeError:  # another Gradio version: rely on cancellation alone
+        return True
+
+
+def _consume(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()  # a late failure of an abandoned run is not "never retrieved"
+
+
+async def call_in_thread(work: Callable[[], Any], cancel: threading.Event, alive: Callable[[], bool] = lambda: True) -> Any:
+    """``work()`` in a worker thread; sets ``cancel`` when this coroutine is cancelled or
+    ``alive()`` turns False (then waits for ``work`` to wind down and returns its value)."""
+    import anyio
+
+    fut = asyncio.ensure_future(anyio.to_thread.run_sync(work, abandon_on_cancel=True))
+    fut.add_done_callback(_consume)
+    try:
+        while True:
+            done, _ = await asyncio.wait({fut}, timeout=POLL_S)
+            if done:
+                return fut.result()
+            if not cancel.is_set() and not alive():
+                cancel.set()
+    except asyncio.CancelledError:
+        cancel.set()
+        raise
+
+
+async def stream_in_thread(
+    make: Callable[[], Any], cancel: threading.Event, alive: Callable[[], bool] = lambda: True
+) -> AsyncIterator[Any]:
+    """The items of the generator ``make()`` returns, each ``next`` run in a worker thread;
+    on cancellation or disconnection ``cancel`` is set and nothing more is drawn."""
+    done = object()
+    it = make()
+    lock = threading.Lock()  # one thread at a time drives or closes the generator
+
+    def step():
+        with lock:
+            return next(it, done)
+
+    def close():
+        with lock:  # after the step in flight (stopped within a step by ``cancel``)
+            it.close()
+
+    try:
+        while True:
+            item = await call_in_thread(step, cancel, alive)
+            if item is done:
+                return
+            yield item
+    except (asyncio.CancelledError, GeneratorExit):
+        cancel.set()
+        threading.Thread(target=close, daemon=True, name="close-search").start()
+        raise
+
+
+def named(fn: Callable, names: Sequence[str], request_type: Any = None, first: Sequence[str] = ("state",)) -> Callable:
+    """``fn`` (called as ``fn(*first, *names[, request])``) with an explicit signature,
+    so Gradio names the API parameters after the controls (not ``param_0`` …)."""
+    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in (*first, *names)]
+    annotations: dict[str, Any] = {}
+    if request_type is not None:
+        params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=request_type))
+        annotations["request"] = request_type
+    fn.__signature__ = inspect.Signature(params)
+    fn.__annotations__ = annotations
+    return fn
+
+
+def raw_values(components: Sequence[Any]) -> None:
+    """Let the components hand their raw payloads to the handlers, which validate them
+    and answer with one line naming the field (Gradio's own range and choice checks say
+    "Value 300 is greater than maximum value 256." without naming it, and the UI ranges
+    are a comfortable sub-range of what the server accepts)."""
+    for c in components:
+        c.preprocess = _passthrough
+
+
+def _passthrough(payload: Any) -> Any:
+    return payload

@@ -1,0 +1,399 @@
+"""Reliability of the app as a public service: bounded cost per request, stop and cancel,
+a bounded locked model cache, validated input with clear messages. Each audit failure has
+a test here that failed before the fix. In-process, under small limits (about a minute on
+2 cores); the served half (client fuzz, ten concurrent sessions, Stop and cancel of
+served runs) is in ``test_ui_client.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from dts_app.config import FIELDS, ConfigError, ObstacleSpec, SearchConfig
+from dts_app.ui.handlers import INPUTS, AppHandlers, input_values
+from dts_app.ui.limits import Limits, configure_threads
+from dts_app.ui.models import BackendCache, check_models
+from dts_app.ui.render import Outputs, approx_bytes
+from dts_app.ui.state import SessionState
+
+ROOT = Path(__file__).resolve().parents[1]
+#: small caps: every fuzzed call ends within a few seconds
+FUZZ = Limits(deadline_s=3.0, max_nodes=4_000, nfe_points=3_000, nfe_embedded_image=300, max_obstacles=16, max_text=2_000,
+              draw_nodes=2_000, umap_points=500)  # fmt: skip
+OK = re.compile(r"^\*\*(finished|stopped|budget exhausted)\*\* · ")
+CLASS_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception)\b|Traceback|File \"")
+TIMING = re.compile(r" · \d+ ms")
+
+
+def status_ok(status: str) -> None:
+    """A status is a result line or one clear ⚠️ line; never an exception class name."""
+    assert isinstance(status, str) and status, f"blank status {status!r}"
+    assert "\n" not in status, status
+    assert not CLASS_NAME.search(status), status
+    if status.startswith("⚠️"):
+        assert len(status) > 8 and "internal error" not in status, status
+    else:
+        assert OK.match(status), status
+
+
+@pytest.fixture(scope="module")
+def handlers() -> AppHandlers:
+    configure_threads(FUZZ.concurrency)  # as the app does: torch threads × concurrent searches ≤ cores
+    h = AppHandlers(limits=FUZZ)
+    h.run(SessionState(), *input_values(n=2, steps=2))  # imports done: timings below are the handlers'
+    return h
+
+
+@pytest.fixture()
+def app_log(caplog):
+    """Records of the app's logger: an internal error (a bug) logs its traceback there."""
+    caplog.set_level(logging.ERROR, logger="dts_app")
+    return caplog
+
+
+# ---- 5. validation: NaN, inf, overrides, coordinates, types --------------------------------
+@pytest.mark.parametrize("field", ["eta", "q_star", "lam", "guidance", "n", "steps", "seed"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "nan", "abc", [1], True])
+def test_non_finite_and_non_numbers_are_refused_naming_the_field(handlers, field, bad):
+    t0 = time.perf_counter()
+    out = handlers.run(SessionState(), *input_values(**{field: bad}))
+    status_ok(out[1])
+    assert out[1].startswith(f"⚠️ {FIELDS[field].cli_flag}:"), out[1]
+    assert time.perf_counter() - t0 < 1.0  # refused before any search (NaN used to run it all)
+
+
+def test_field_check_refuses_nan_for_the_cli_too():
+    for name in ("eta", "q_star", "lam", "guidance"):
+        with pytest.raises(ConfigError, match="finite"):
+            SearchConfig(**{name: math.nan}).validate()
+        with pytest.raises(ConfigError, match="finite"):
+            SearchConfig(**{name: math.inf}).validate()
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("point:0,0@q=0", "override q=0 is outside"),  # was ZeroDivisionError
+        ("point:0,0@eta=-5", "override eta=-5 is outside"),  # used to attract
+        ("point:0,0@q=-1", "override q=-1 is outside"),  # reported collision 0
+        ("point:nan,0", "finite"),
+        ("point:0,inf", "finite"),
+        ("ball:0,0,-1", "radius"),
+        ("point:0,0@eta=nan", "finite"),
+        ("point:0,0@bogus=1", "bad override"),
+    ],
+)
+def test_obstacle_values_are_checked(handlers, text, needle):
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        ObstacleSpec.parse(text)
+    out = handlers.run(SessionState(), *input_values(obstacles=text))
+    status_ok(out[1])
+    assert out[1].startswith("⚠️ --obstacle:") and needle in out[1]
+
+
+@pytest.mark.parametrize("target", [math.inf, -math.inf, math.nan, 1e300, 2.5, [3], {"a": 1}])
+def test_bad_targets_get_a_message(handlers, target):
+    out = handlers.run(SessionState(), *input_values(target=target))  # inf was a blank OverflowError
+    status_ok(out[1])
+    assert out[1].startswith("⚠️ ") and "target" in out[1]
+
+
+def test_wrong_number_of_values_and_unknown_names(handlers):
+    assert "control values" in handlers.run(SessionState(), "gmm")[1]
+    for k, v in dict(backend="nope", algorithm="nope", solver="rk4", avoid="x", embed="tsne", preset="nope").items():
+        out = handlers.run(SessionState(), *input_values(**{k: v}))
+        status_ok(out[1])
+        assert out[1].startswith(f"⚠️ {'' if k == 'embed' else '--'}{k}:"), out[1]
+
+
+# ---- 1. bounded cost per request ----------------------------------------------------------
+def test_deadline_stops_the_audited_request_cleanly():
+    """The audit's /release_n request (tree, n=256, m=16, 200 steps, budget 200,000) took
+    164 s and 55 MB; under a deadline it stops, keeps its result and stays small."""
+    lim = Limits.space()
+    h = AppHandlers(limits=Limits(**{**lim.__dict__, "deadline_s": 1.5}))
+    state = SessionState()
+    t0 = time.perf_counter()
+    out = h.run(state, *input_values(algorithm="tree", n=256, m=16, steps=200, budget=200_000))
+    secs = time.perf_counter() - t0
+    status_ok(out[1])
+    assert out[1].startswith("**stopped**") and "1.5 s deadline" in out[1] and "DTS_DEADLINE_S" in out[1]
+    assert state.result is not None and state.result.message == "stopped"
+    assert secs < 1.5 + 4.0
+    assert sum(approx_bytes(v) for v in out[2:]) <= lim.max_response_bytes
+
+
+def test_node_cap_stops_the_run_and_names_the_variable():
+    h = AppHandlers(limits=Limits(max_nodes=1_000))
+    out = h.run(SessionState(), *input_values(n=64, steps=64))  # 64 × 65 nodes
+    status_ok(out[1])
+    assert "cap of 1,000 trace nodes" in out[1] and "set DTS_MAX_NODES" in out[1]
+    assert h.runs[-1][1] == "nodes"
+
+
+def test_nfe_cap_clips_the_budget_and_says_how_to_lift_it():
+    h = AppHandlers(limits=Limits(nfe_points=500))
+    out = h.run(SessionState(), *input_values(n=64, steps=32))
+    assert "per-request cap 500 NFEs" in out[1] and "DTS_MAX_NFE_POINTS" in out[1]
+
+
+def test_obstacle_count_is_capped():
+    """8,000 `point:` lines took 53 s; now the request is refused at once."""
+    text = "\n".join(f"point:{i % 7},{i % 5}" for i in range(8_000))
+    for lim in (Limits(), Limits.space()):
+        t0 = time.perf_counter()
+        out = AppHandlers(limits=lim).run(SessionState(), *input_values(obstacles=text))
+        status_ok(out[1])
+        assert f"at most {lim.max_obstacles:,} per request" in out[1] or "characters" in out[1]
+        assert time.perf_counter() - t0 < 1.0
+
+
+def test_umap_and_drawn_nodes_are_capped(handlers):
+    """UMAP had no node cap (51k nodes: 79 s); above the cap the view is PCA and says so;
+    the tree draws at most ``draw_nodes`` whole paths."""
+
+    class Spy:
+        calls = 0
+
+        def embed(self, x, extra=None):
+            Spy.calls += 1
+            return None
+
+    h = AppHandlers(limits=Limits(umap_points=100, draw_nodes=150), embedder=Spy())
+    state = SessionState()
+    out = h.run(state, *input_values(n=8, steps=32, embed="umap"))  # 264 nodes
+    assert "UMAP is limited to 100 points" in out[1] and "DTS_MAX_UMAP_POINTS" in out[1]
+    assert Spy.calls == 0 and "PCA" in out[4].layout.title.text
+    assert "of 264 nodes drawn" in out[2].layout.title.text
+    drawn = sum(len(tr.x) for tr in out[2].data if tr.mode == "markers")
+    assert drawn <= 150 and drawn % 33 == 0  # whole root-to-leaf paths
+    small = h.run(state, *input_values(n=2, steps=32, embed="umap"))  # 66 nodes: UMAP is asked
+    assert Spy.calls == 1 and "UMAP is limited" not in small[1]
+
+
+# ---- 2. stop: slider runs too ---------------------------------------------------------------
+def test_stop_ends_a_slider_run_within_a_step():
+    h = AppHandlers(limits=Limits())
+    h.run(SessionState(), *input_values(n=2, steps=2))  # load the backend and fit its verifiers first
+    state = SessionState()
+    box = {}
+    th = threading.Thread(target=lambda: box.setdefault("out", h.run(state, *input_values(n=256, steps=1000))))
+    th.start()
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    assert h.stop(state)[1].startswith("**stopped**")
+    th.join(timeout=10)
+    assert not th.is_alive() and time.perf_counter() - t0 < 3.0
+    assert box["out"][1].startswith("**stopped**") and state.result.ledger.denoiser_nfe < 256 * 1000
+
+
+def test_cancel_event_stops_without_drawing():
+    h = AppHandlers(limits=Limits())
+    h.run(SessionState(), *input_values(n=2, steps=2))
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    t0 = time.perf_counter()
+    out = h.run(SessionState(), *input_values(n=256, steps=1000), cancel=cancel)
+    assert out[1] == "cancelled" and all(v is None for v in out[2:]) and time.perf_counter() - t0 < 3.0
+    assert h.runs[-1][1] == "cancelled"
+
+
+# ---- 4. streaming throttled by time and size -------------------------------------------------
+def test_stream_sends_small_trees_at_most_once_a_second():
+    h = AppHandlers(limits=Limits(live_nodes=300, live_interval_s=1.0, deadline_s=3.0))
+    outs, t0 = [], time.perf_counter()
+    for o in h.stream(SessionState(), *input_values(algorithm="tree", n=64, m=8, steps=100)):
+        outs.append((time.perf_counter() - t0, o))
+    live = [(t, o[2]) for t, o in outs[:-1] if o[2] is not None]
+    assert outs[-1][1][1].startswith("**stopped**") and "deadline" in outs[-1][1][1]
+    assert 1 <= len(live) <= math.ceil(outs[-1][0] / 1.0) + 1
+    assert all(sum(len(tr.x) for tr in fig.data if tr.mode == "markers") <= 300 for _, fig in live)
+    assert all(b - a >= 0.9 for (a, _), (b, _) in zip(live, live[1:]))
+
+
+# ---- 3. the backend cache ---------------------------------------------------------------------
+def test_cache_is_keyed_by_what_the_backend_uses_and_bounded():
+    loads = []
+
+    def loader(cfg):
+        loads.append(cfg.preset)
+        time.sleep(0.05)
+        return object()
+
+    cache = BackendCache(max_entries=2, loader=loader, sizer=lambda b: 10)
+    a = cache.get(SearchConfig(preset="trap"))
+    assert cache.get(SearchConfig(preset="trap", model="x/y", verifier_model="z", prompt="p")) is a  # gmm ignores them
+    cache.get(SearchConfig(preset="grid-25"))
+    cache.get(SearchConfig(preset="trap"))  # trap is now the most recent
+    cache.get(SearchConfig(preset="hack"))  # evicts grid-25, the least recently used
+    st = cache.stats()
+    assert st["entries"] == 2 and st["evictions"] == 1 and loads == ["trap", "grid-25", "hack"]
+    assert [k[1][1] for k in st["keys"]] == ["trap", "hack"]
+    by_bytes = BackendCache(max_entries=10, max_bytes=25, loader=loader, sizer=lambda b: 10)
+    for p in ("trap", "grid-25", "hack"):
+        by_bytes.get(SearchConfig(preset=p))
+    assert len(by_bytes) == 2 and by_bytes.nbytes() <= 25
+
+
+def test_concurrent_first_requests_load_once():
+    calls = []
+
+    def loader(cfg):
+        calls.append(1)
+        time.sleep(0.3)
+        return object()
+
+    cache = BackendCache(loader=loader, sizer=lambda b: 1)
+    with ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(lambda _: cache.get(SearchConfig(preset="trap")), range(8)))
+    assert len(calls) == 1 and all(g is got[0] for g in got)
+
+
+FIRST_USE = """
+import json, sys, threading
+from dts_app.ui.handlers import AppHandlers, input_values
+from dts_app.ui.state import SessionState
+h, res = AppHandlers(), {}
+for backend, k, kw in [("gmm", 8, dict(n=4, steps=8)),
+                       ("digits", 4, dict(backend="digits", preset=None, target=3, verifier="supervised", heldout="oracle", n=2, steps=4))]:
+    out = [None] * k
+    def go(i):
+        out[i] = h.run(SessionState(), *input_values(**kw))[1]
+    ths = [threading.Thread(target=go, args=(i,)) for i in range(k)]
+    [t.start() for t in ths]; [t.join() for t in ths]
+    res[backend] = out
+res["loads"] = h.cache.loads
+print(json.dumps(res))
+"""
+
+
+def test_concurrent_first_use_of_each_embedded_backend():
+    """k concurrent first digits requests failed k−1 of k with ImportError, and 8 first
+    requests built 8 backends; in a fresh process every request now succeeds and each
+    backend loads once."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", FIRST_USE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    for backend in ("gmm", "digits"):
+        assert all(s.startswith("**finished**") for s in res[backend]), res[backend]
+        assert len({TIMING.sub("", s) for s in res[backend]}) == 1
+    assert res["loads"] == 2
+
+
+# ---- model-loading policy ------------------------------------------------------------------------
+def test_public_server_loads_only_allowlisted_models_and_never_echoes(tmp_path):
+    space = Limits.space()
+    h = AppHandlers(limits=space, allowlist=("facebook/DiT-XL-2-256",))
+    secret = str(tmp_path)  # exists
+    missing = str(tmp_path / "nope")
+    msgs = []
+    for model in (secret, missing, "someone/else", "../../etc"):
+        out = h.run(SessionState(), *input_values(backend="dit", preset=None, target=1, verifier="clip", heldout="clip", model=model))
+        status_ok(out[1])
+        msgs.append(out[1])
+        assert model not in out[1] and "nope" not in out[1]
+    assert len(set(msgs)) == 1 and "facebook/DiT-XL-2-256" in msgs[0]  # the same answer whether a path exists or not
+    out = h.run(SessionState(), *input_values(backend="digits", preset=None, target=3, model=secret))
+    assert out[1].startswith("⚠️ model:") and secret not in out[1]
+    check_models(SearchConfig(model=secret), space, ())  # gmm ignores the model box: nothing to refuse
+    check_models(SearchConfig(backend="digits", model=secret), Limits(), ())  # local: full freedom
+
+
+def test_allowlist_file_is_read():
+    from dts_app.ui.models import ALLOWLIST, read_allowlist
+
+    assert ALLOWLIST.is_file()
+    assert all("/" in i and not i.startswith(("/", ".")) for i in read_allowlist())
+
+
+# ---- 6. the fuzzer over every handler ---------------------------------------------------------------
+NUMBERS = [0, 1, 2, 3, -1, 0.5, 1e300, -1e300, math.nan, math.inf, -math.inf, "7", "abc", None, True, [2], {}]
+TEXTS = ["", "x", "gmm", "digits", "dit", "t2i", None, 5, ["a"], "a" * 3000, "../etc/passwd", "nan"]
+OBSTACLES = ["component:1", "point:0,0", "ball:1,1,0.3", "point:0,0@eta=2,q=0.5", "class:3", "point:nan,0", "point:0,0@q=0",
+             "ball:1", "blob:1", "point:1,2,3", "component:99", "concept:cat", "point:" + ",".join(["1"] * 70), ":", "@", "point:0,0@eta"]  # fmt: skip
+SMALL = dict(n=[1, 2, 3], m=[1, 2, 3], steps=[1, 2, 4, 6], budget=[0, 0, 16, 48], seed=[0, 1, 99],
+             delta_f=[1, 2], delta_b=[3, 4], eta=[0.0, 1.0, 5.0], q_star=[0.1, 0.5, 2.0], lam=[0.1, 0.5], guidance=[1.0, 2.0])  # fmt: skip
+
+
+def fuzz_values(rng: random.Random) -> dict:
+    from dts_app.backends.registry import BACKENDS
+    from dts_app.search.registry import ALGORITHMS
+    from dts_app.verifiers.registry import VERIFIERS, verifiers_for
+
+    backend = rng.choice(["gmm"] * 7 + ["digits", "dit", "t2i"])
+    fits = verifiers_for(backend) if rng.random() < 0.8 else list(VERIFIERS)
+    if backend == "digits":
+        fits = ["oracle"]  # the other digits verifiers load in test_concurrent_first_use_...
+    v: dict = dict(
+        backend=backend,
+        preset=rng.choice(list(BACKENDS["gmm"].presets) + [None]) if backend == "gmm" else None,
+        target=rng.choice([None, None, 0, 1, 2, "2: prize"] if rng.random() < 0.85 else ["digit 3", 11, -1]),
+        algorithm=rng.choice(list(ALGORITHMS)),
+        verifier=rng.choice(fits),
+        heldout=rng.choice([*fits, ""]),
+        solver=rng.choice(["euler", "heun", "sde"]),
+        avoid=rng.choice(["none", "repulsion", "revert", "prune"]),
+        embed=rng.choice(["pca", "umap"]),
+        obstacles="\n".join(rng.sample(OBSTACLES[:5] if rng.random() < 0.7 else OBSTACLES, rng.randint(0, 2))),
+        model="",
+        prompt="",
+        verifier_model="",
+    )
+    v.update({k: rng.choice(choices) for k, choices in SMALL.items()})
+    if rng.random() < 0.5:  # a valid request: it runs a search
+        valid = rng.choice([("gmm", "trap", "component:1"), ("gmm", "eight-gaussians", "point:0,0@eta=2,q=0.5"),
+                            ("gmm", "trap", "ball:1,1,0.3"), ("digits", None, "class:3")])  # fmt: skip
+        v.update(backend=valid[0], preset=valid[1], obstacles=rng.choice(["", valid[2]]), target=None)
+        fits = ["oracle"] if valid[0] == "digits" else verifiers_for("gmm")
+        v.update(verifier=rng.choice(fits), heldout=rng.choice(fits))
+        if not v["obstacles"] and valid[1] != "trap":
+            v["avoid"] = "none"
+        return v
+    for _ in range(rng.choice([0, 0, 0, 1, 2])):  # corrupt some fields
+        k = rng.choice(INPUTS)
+        v[k] = rng.choice(NUMBERS if k in SMALL else TEXTS + NUMBERS[:4])
+    return v
+
+
+def test_fuzz_every_handler(handlers, app_log):
+    """A seeded fuzzer: 320 calls over every handler (search stream, slider run, stop,
+    obstacle helpers); every answer is a result or one clear line, and nothing reaches
+    the log as an internal error."""
+    rng = random.Random(1234)
+    calls = 0
+    for i in range(200):
+        vals = fuzz_values(rng)
+        state = SessionState()
+        if i % 5 == 0:
+            outs = list(handlers.stream(state, *[vals[k] for k in INPUTS]))
+            status_ok(outs[-1][1])
+        else:
+            out = handlers.run(state, *[vals[k] for k in INPUTS])
+            assert len(out) == 1 + len(Outputs.NAMES)
+            status_ok(out[1])
+        calls += 1
+    for _ in range(30):
+        backend = rng.choice(["gmm", "digits", "nope", None, 3])
+        text = rng.choice(TEXTS + OBSTACLES)
+        assert isinstance(handlers.hazard_text(backend, rng.choice(["trap", None, "nope"]), text), str)
+        assert isinstance(handlers.add_target_obstacle(backend, rng.choice(["1: hazard", 3, None, math.inf, "x"]), text), str)
+        assert isinstance(handlers.mark_best(rng.choice([SessionState(), None]), text), str)
+        assert handlers.stop(rng.choice([SessionState(), None]))[1]
+        calls += 4
+    assert calls >= 300
+    assert not [r for r in app_log.records if r.levelno >= logging.ERROR], [r.getMessage() for r in app_log.records]
