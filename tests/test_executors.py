@@ -8,6 +8,7 @@ import pytest
 from dts_app.__main__ import main
 from dts_app.config import SearchConfig
 from dts_app.executors import Cell, make_executor, run_cells
+from dts_app.search.registry import ALGORITHMS
 
 ray = pytest.importorskip("ray")
 
@@ -30,7 +31,7 @@ def test_ray_and_local_sweeps_are_identical(tmp_path, local_ray):
         assert main(["sweep", *SMALL, "--executor", executor, "--out", str(tmp_path / executor)]) == 0
     assert (tmp_path / "ray" / "sweep.json").read_text() == (tmp_path / "local" / "sweep.json").read_text()
     recs = [json.loads(line) for line in (tmp_path / "ray" / "cells.jsonl").read_text().splitlines()]
-    assert len(recs) == 10 and all(not r["worker"].startswith("local:") for r in recs)
+    assert len(recs) == 2 * (len(ALGORITHMS) + 1) and all(not r["worker"].startswith("local:") for r in recs)  # + more-steps
     assert local_ray.is_initialized()  # the CLI leaves a Ray it did not start running
 
 

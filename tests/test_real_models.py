@@ -326,7 +326,10 @@ def test_dit_half_precision_on_cuda_matches_float32(dirs, dit):
 
 
 def test_one_cached_t2i_model_serves_every_prompt(dirs, t2i):
-    cache = {("t2i", None, str(dirs["sd3"]), dirs["vm"]): t2i["sd3"]}
+    from dts_app.search.problem import backend_key
+
+    cfg = _config("t2i", str(dirs["sd3"]), dirs["vm"], "best-of-n", "clip", None, prompt="a red cat")
+    cache = {backend_key(cfg): t2i["sd3"]}
     probs = [
         build_problem(_config("t2i", str(dirs["sd3"]), dirs["vm"], "best-of-n", "clip", None, prompt=p), cache=cache)
         for p in ("a red cat", "a blue dog")

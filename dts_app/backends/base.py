@@ -182,14 +182,15 @@ class Field:
 
     def __call__(self, x: Tensor, t: float | Tensor) -> Tensor:
         self.ledger.charge_denoiser(x.shape[0], self.cost_per_image)
-        if x.shape[0] <= self.max_batch:
-            return self.backend.velocity(x, t, self.cond)
-        tt = torch.as_tensor(t)
-        outs = []
-        for i in range(0, x.shape[0], self.max_batch):
-            ti = tt if tt.ndim == 0 else tt[i : i + self.max_batch]
-            outs.append(self.backend.velocity(x[i : i + self.max_batch], ti, self.cond))
-        return torch.cat(outs)
+        with torch.no_grad():  # sampling never differentiates the denoiser (no graph, less memory)
+            if x.shape[0] <= self.max_batch:
+                return self.backend.velocity(x, t, self.cond)
+            tt = torch.as_tensor(t)
+            outs = []
+            for i in range(0, x.shape[0], self.max_batch):
+                ti = tt if tt.ndim == 0 else tt[i : i + self.max_batch]
+                outs.append(self.backend.velocity(x[i : i + self.max_batch], ti, self.cond))
+            return torch.cat(outs)
 
     def decode(self, x0: Tensor) -> Tensor:
         """Decode clean latents, counting decoder calls."""

@@ -41,7 +41,9 @@ class DigitsBackend(Backend):
         self.model_dir = Path(model) if model else DEFAULT_DIR
         unet_dir = self.model_dir / "unet"
         if not (unet_dir / "config.json").exists():
-            raise ValueError(f"--model: no digits model in {self.model_dir} (run `python -m dts_app train-digits`)")
+            from ..config import ConfigError
+
+            raise ConfigError("--model: no digits model there (run `python -m dts_app train-digits --out DIR`)")
         self.unet = UNet2DModel.from_pretrained(unet_dir, use_safetensors=True, low_cpu_mem_usage=False).eval()
         self._classifiers: dict[str, torch.nn.Module] = {}
         self._split = None

@@ -16,7 +16,7 @@ from ..solvers import SOLVER_COST, time_grid
 from ..verifiers.base import Verifier
 from ..verifiers.registry import build_verifier
 
-__all__ = ["AvoidanceLike", "Problem", "validate", "build_problem", "backend_for"]
+__all__ = ["AvoidanceLike", "Problem", "validate", "build_problem", "backend_for", "backend_key"]
 
 
 class AvoidanceLike(Protocol):
@@ -135,9 +135,16 @@ def validate(config: SearchConfig) -> SearchConfig:
     return config
 
 
+def backend_key(config: SearchConfig) -> tuple:
+    """The cache key of the backend a config names: its name and only the options it takes
+    (the prompt is a target, not a model)."""
+    options = BACKENDS[config.backend].options
+    return (config.backend, *((o, getattr(config, o)) for o in ("preset", "model", "verifier_model") if o in options))
+
+
 def backend_for(config: SearchConfig, cache: dict | None = None) -> Backend:
     """Load (or reuse from ``cache``) the backend a config names."""
-    key = (config.backend, config.preset, config.model, config.verifier_model)  # the prompt is a target, not a model
+    key = backend_key(config)
     if cache is not None and key in cache:
         return cache[key]
     backend = load_backend(
