@@ -243,3 +243,16 @@ def test_guard_reasons():
     g2 = RunGuard(Limits(deadline_s=10), clock=lambda: clock[0])
     clock[0] = 11
     assert g2() and g2.reason == "deadline"
+
+
+def test_findings_view_renders_the_stored_report(tmp_path):
+    import json
+
+    from dts_app.ui.findings import REPORT, findings_markdown
+
+    report = json.loads(REPORT.read_text())
+    md = findings_markdown()
+    assert md.count("| **HELD** · ") == sum(e["held"] for e in report["experiments"])
+    assert md.count("| **NOT&nbsp;HELD** · ") == sum(not e["held"] for e in report["experiments"])
+    assert all(e["title"].split("|")[0].strip()[:20] in md for e in report["experiments"])
+    assert findings_markdown(tmp_path / "missing.json").startswith("No stored report")

@@ -213,6 +213,10 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
                     budget_fig = gr.Plot(label="budget")
                 images = gr.Gallery(label="final images", columns=8, height="auto", visible=False)
                 ledger = gr.Dataframe(headers=["counter", "value"], label="ledger", interactive=False)
+                with gr.Accordion("Findings: what the field claims, what we measure", open=False):
+                    from .findings import findings_markdown
+
+                    gr.Markdown(findings_markdown(), elem_id="findings")
         assert set(c) == set(INPUTS), sorted(set(INPUTS) ^ set(c))
         inputs = [state] + [c[k] for k in INPUTS]
         outputs = [state, status, tree, traj, embed, plane, gallery, images, ledger, budget_fig]
