@@ -161,4 +161,4 @@ def test_stored_quick_report_is_well_formed():
     assert report["command"]["quick"] is True
     _check_schema(report)
     assert set(report["command"]["only"]) == set(EXPERIMENTS)
-    assert (STORED.parent / "report.html").exists() and (STORED.parent / "report.md").exists()
+    assert (STORED.parent / "report.md").exists()  # report.html (plotly inlined, ~5 MB) is kept out of git
