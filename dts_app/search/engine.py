@@ -108,6 +108,8 @@ class Engine:
         return v
 
     def _check(self, values: Tensor, what: str, t: float) -> None:
+        if values.numel() == 0:
+            return
         bad = ~torch.isfinite(values.reshape(len(values), -1)).all(dim=1)
         if bool(bad.any()):
             raise NonFiniteError(
