@@ -61,43 +61,6 @@ class Trace:
     store_x0: bool = True
     max_x0_dim: int = 4096
 
-    def add(
-        self,
-        parent: int | None,
-        step: int,
-        t: float,
-        key: tuple[int, ...] = (),
-        x0: torch.Tensor | None = None,
-        status: str = "kept",
-        score: float | None = None,
-        heldout_score: float | None = None,
-        D: float | None = None,
-        inside_q: bool = False,
-    ) -> int:
-        """Append one node and return its id."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown status {status!r}")
-        vec = None
-        if self.store_x0 and x0 is not None:
-            flat = x0.detach().flatten().float()
-            if flat.numel() <= self.max_x0_dim:
-                vec = (torch.round(flat.cpu().double() * 1e6) / 1e6).tolist()  # 6 decimals, vectorised
-        node = Node(
-            id=len(self.nodes),
-            parent=parent,
-            step=step,
-            t=float(t),
-            score=_num(score),
-            heldout_score=_num(heldout_score),
-            D=_num(D),
-            inside_q=bool(inside_q),
-            status=status,
-            key=tuple(int(k) for k in key),
-            x0=vec,
-        )
-        self.nodes.append(node)
-        return node.id
-
     def add_batch(
         self,
         parents: Iterable[int | None],
@@ -113,7 +76,7 @@ class Trace:
     ) -> list[int]:
         """Append one node per row; optional per-row tensors fill the numeric fields.
 
-        The same nodes as :meth:`add` row by row, converted to Python values once per batch
+        Values become Python values once per batch
         (one device-to-host transfer, one rounding, one ``tolist`` for each field)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")

@@ -42,7 +42,7 @@ from torch import Tensor
 
 from ..config import ConfigError
 from ..solvers import make_g
-from .field import FLOOR_FRACTION, du_rep_dd, nearest_distance, u_rep
+from .field import FLOOR_FRACTION, away_from_nearest, du_rep_dd, nearest_distance, u_rep
 
 __all__ = ["Obstacle", "Avoidance", "build_avoidance", "resolved_obstacles", "baseline_config", "MODES"]
 
@@ -90,9 +90,7 @@ class Obstacle:
         (x0 space) and their distance D ``[B]``: away from the nearest obstacle point with
         speed ``η·Q*·(1/d − 1)/d²``, ``d = D/Q*`` (0 outside Q*)."""
         q = self.q_star
-        d, nearest = nearest_distance(y, self.points.to(y.dtype), self.radius)
-        away = y - nearest
-        away = away / away.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        d, away = away_from_nearest(y, self.points, self.radius)
         return (-(q**4) * du_rep_dd(d, self.eta, q)).unsqueeze(1) * away, d
 
     def push(self, x0: Tensor) -> Tensor:

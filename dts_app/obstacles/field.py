@@ -19,7 +19,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["FLOOR_FRACTION", "clamp_distance", "u_rep", "du_rep_dd", "nearest_distance", "repulsion_gradient"]
+__all__ = [
+    "FLOOR_FRACTION", "clamp_distance", "u_rep", "du_rep_dd", "nearest_distance", "away_from_nearest", "repulsion_gradient",
+]  # fmt: skip
 
 FLOOR_FRACTION = 0.05
 
@@ -66,7 +68,13 @@ def repulsion_gradient(y: Tensor, points: Tensor, eta: float, q_star: float, rad
     ``∇_y U = dU/dD · (y − p*)/‖y − p*‖``; it points towards the obstacle (descending U
     moves away). Rows outside Q* get zero.
     """
-    d, nearest = nearest_distance(y, points, radius)
-    diff = y - nearest
-    norm = diff.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return du_rep_dd(d, eta, q_star).unsqueeze(1) * diff / norm
+    d, away = away_from_nearest(y, points, radius)
+    return du_rep_dd(d, eta, q_star).unsqueeze(1) * away
+
+
+def away_from_nearest(y: Tensor, points: Tensor, radius: float = 0.0) -> tuple[Tensor, Tensor]:
+    """``(D [B], unit vectors [B, F])``: each row's distance to the nearest point and the
+    direction from that point to the row, ``∇_y D`` (the way a repulsion pushes)."""
+    d, nearest = nearest_distance(y, points.to(y.dtype), radius)
+    away = y - nearest
+    return d, away / away.norm(dim=1, keepdim=True).clamp_min(1e-12)
