@@ -15,6 +15,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: small caps: every fuzzed call ends within a few seconds
 FUZZ = Limits(deadline_s=3.0, max_nodes=4_000, nfe_points=3_000, nfe_embedded_image=300, max_obstacles=16, max_text=2_000,
               draw_nodes=2_000, umap_points=500)  # fmt: skip
-OK = re.compile(r"^\*\*(finished|stopped|budget exhausted)\*\* · ")
+OK = re.compile(r"^\*\*(finished|stopped|budget exhausted|compared|reopened)\*\* ")
 CLASS_NAME = re.compile(r"\b[A-Z]\w*(Error|Exception)\b|Traceback|File \"")
 TIMING = re.compile(r" · \d+ ms")
 
@@ -174,7 +175,7 @@ def test_umap_and_drawn_nodes_are_capped(handlers):
 
     h = AppHandlers(limits=Limits(umap_points=100, draw_nodes=150), embedder=Spy())
     state = SessionState()
-    out = h.run(state, *input_values(n=8, steps=32, embed="umap"))  # 264 nodes
+    out = h.run(state, *input_values(n=8, steps=32, embed="umap", tree_view="score"))  # 264 nodes
     assert "UMAP is limited to 100 points" in out[1] and "DTS_MAX_UMAP_POINTS" in out[1]
     assert Spy.calls == 0 and "PCA" in out[4].layout.title.text
     assert "of 264 nodes drawn" in out[2].layout.title.text
@@ -220,7 +221,8 @@ def test_stream_sends_small_trees_at_most_once_a_second():
     live = [(t, o[2]) for t, o in outs[:-1] if o[2] is not None]
     assert outs[-1][1][1].startswith("**stopped**") and "deadline" in outs[-1][1][1]
     assert 1 <= len(live) <= math.ceil(outs[-1][0] / 1.0) + 1
-    assert all(sum(len(tr.x) for tr in fig.data if tr.mode == "markers") <= 300 for _, fig in live)
+    ids = [{int(i) for tr in fig.data if tr.mode == "markers" for i in tr.customdata} for _, fig in live]
+    assert all(0 < len(d) <= 300 for d in ids)  # a decimated tree: at most live_nodes nodes drawn
     assert all(b - a >= 0.9 for (a, _), (b, _) in zip(live, live[1:]))
 
 
@@ -303,7 +305,9 @@ def test_public_server_loads_only_allowlisted_models_and_never_echoes(tmp_path):
     missing = str(tmp_path / "nope")
     msgs = []
     for model in (secret, missing, "someone/else", "../../etc"):
-        out = h.run(SessionState(), *input_values(backend="dit", preset=None, target=1, verifier="clip", heldout="clip", model=model))
+        out = h.run(
+            SessionState(), *input_values(backend="dit", preset=None, target=1, verifier="clip", heldout="clip", model=model)
+        )
         status_ok(out[1])
         msgs.append(out[1])
         assert model not in out[1] and "nope" not in out[1]
@@ -349,6 +353,7 @@ def fuzz_values(rng: random.Random) -> dict:
         solver=rng.choice(["euler", "heun", "sde"]),
         avoid=rng.choice(["none", "repulsion", "revert", "prune"]),
         embed=rng.choice(["pca", "umap"]),
+        tree_view=rng.choice(["layered", "score"]),
         obstacles="\n".join(rng.sample(OBSTACLES[:5] if rng.random() < 0.7 else OBSTACLES, rng.randint(0, 2))),
         model="",
         prompt="",
@@ -395,5 +400,33 @@ def test_fuzz_every_handler(handlers, app_log):
         assert isinstance(handlers.mark_best(rng.choice([SessionState(), None]), text), str)
         assert handlers.stop(rng.choice([SessionState(), None]))[1]
         calls += 4
+    # the tools: clicks, gallery marks, node inspector, tree view, compare, save / reopen, links
+    done = SessionState()
+    handlers.run(done, *input_values(n=3, steps=4))
+    junk = TEXTS + ["", None, 3, '{"x": 1}', '{"x": "nan", "y": 1}', '{"id": -5}', '{"id": 1e9}', "[1, 2]"]
+    bad_file = os.path.join(tempfile.mkdtemp(), "bad.json")
+    for i in range(40):
+        st = rng.choice([done, SessionState(), None])
+        text = rng.choice(TEXTS + OBSTACLES)
+        click = rng.choice(junk + ['{"x": 0.5, "y": -1.0}', '{"id": 3}'])
+        assert isinstance(
+            handlers.place(click, rng.choice([0.5, 0, -1, math.nan, "x"]), text, rng.choice(["gmm", "digits", None]))[1], str
+        )
+        assert isinstance(handlers.mark_image(st, rng.choice([0, 2, -1, 99, None, "x"]), text)[1], str)
+        assert isinstance(handlers.inspect_node(st, click)[0], str)
+        assert handlers.redraw_tree(st, rng.choice(["layered", "score", "x", None])) is None or st is done
+        with open(bad_file, "w") as f:
+            f.write(rng.choice(['{"tree": {"nodes": [{"id": 5}]}, "ledger": {}}', "not json", '{"config": 3}', "[]"]))
+        out = handlers.reopen(SessionState(), rng.choice([bad_file, None, "/nonexistent", 5]))
+        status_ok(out[1])
+        assert isinstance(handlers.share_query(*[rng.choice([v, None, 3]) for v in input_values()]), str)
+        assert isinstance(handlers.from_query(rng.choice([None, {}, {"n": "x", "zzz": 1}, {"obstacles": "q" * 9000}])), dict)
+        calls += 7
+        if i % 10 == 0:
+            vals = fuzz_values(rng)
+            out = handlers.compare(SessionState(), *[vals[k] for k in INPUTS], algorithm_b=rng.choice(["smc", "nope", None]),
+                                   changes_b=rng.choice(["", "n=2", "seed=3", "zzz=1", "n", "avoid=smc", 5]))  # fmt: skip
+            status_ok(out[1])
+            calls += 1
     assert calls >= 300
     assert not [r for r in app_log.records if r.levelno >= logging.ERROR], [r.getMessage() for r in app_log.records]

@@ -39,7 +39,7 @@ def test_slider_release_redraws_and_stop_works():
             status.get_by_text("finished").wait_for(timeout=60_000)  # the on-load search
             title = page.locator("#tree-plot .gtitle")
             title.first.wait_for(timeout=30_000)
-            assert "Candidate tree (264 nodes)" in title.first.text_content()
+            assert "Candidate tree (layered · 264 nodes)" in title.first.text_content()
             # release the N slider at a new value: the tree redraws with 4 × 33 nodes
             n_box = page.get_by_label("number input for N: candidates")
             n_box.fill("4")

@@ -16,6 +16,11 @@ def values(**kw) -> list:
     return input_values(**{**SMALL, **kw})
 
 
+def drawn_ids(fig) -> set[int]:
+    """Node ids drawn as markers (every marker carries its node id for click-to-inspect)."""
+    return {int(i) for tr in fig.data if tr.mode == "markers" and tr.customdata is not None for i in tr.customdata}
+
+
 @pytest.fixture(scope="module")
 def handlers() -> AppHandlers:
     return AppHandlers()
@@ -24,17 +29,23 @@ def handlers() -> AppHandlers:
 def test_run_draws_every_view_and_counts_match(handlers):
     state = SessionState()
     out = handlers.run(state, *values())
-    st, status, tree, traj, emb, plane, gallery, images, ledger, budget = out
+    st, status, tree, traj, emb, plane, gallery, images, ledger, budget, hacking = out
     assert st is state and state.runs == 1 and status.startswith("**finished**")
     n_nodes = len(state.result.tree.to_dict()["nodes"])
     assert n_nodes == 6 * 9
-    assert sum(len(tr.x) for tr in tree.data if tr.mode == "markers") == n_nodes
+    # the layered tree draws every node once (its id as customdata, for click-to-inspect)
+    drawn = [i for tr in tree.data if tr.mode == "markers" and tr.name.startswith("nodes") for i in tr.customdata]
+    assert sorted(int(i) for i in drawn) == list(range(n_nodes))
+    assert "layered" in tree.layout.title.text
+    score_view = handlers.run(SessionState(), *values(tree_view="score"))[2]
+    assert sum(len(tr.x) for tr in score_view.data if tr.mode == "markers") == n_nodes
     assert f"{n_nodes} nodes" in status and "48 NFEs" in status
     assert {"search score", "held-out score", "best path"} <= {tr.name for tr in traj.data}
     assert "log p₀" in {tr.name for tr in plane.data}
     assert len(gallery.data[0].x) == 6 and images == []
     assert dict(ledger)["denoiser nfe"] == 48
     assert budget.data[-1].name == "this run"
+    assert hacking.layout.title.text.startswith(("No sign", "Weak agreement"))  # oracle search, supervised held-out on trap
 
 
 def test_eta_changes_the_result_with_repulsion(handlers):
@@ -131,7 +142,7 @@ def test_obstacles_reach_every_view(handlers):
     assert "obstacles" in {tr.name for tr in emb.data}
     nodes = state.result.tree.to_dict()["nodes"]
     assert all(n["D"] is not None for n in nodes)
-    assert sum(len(tr.x) for tr in out[2].data if tr.mode == "markers") == len(nodes)
+    assert drawn_ids(out[2]) == set(range(len(nodes)))
 
 
 @pytest.mark.parametrize("algorithm", ["zero-order", "paths", "tree"])
@@ -144,7 +155,7 @@ def test_every_registered_algorithm_draws(handlers, algorithm):
     out = handlers.run(state, *values(algorithm=algorithm, n=3, m=2, steps=6))
     assert out[1].startswith("**finished**"), out[1]
     nodes = state.result.tree.to_dict()["nodes"]
-    assert sum(len(tr.x) for tr in out[2].data if tr.mode == "markers") == len(nodes)
+    assert drawn_ids(out[2]) == set(range(len(nodes)))
     assert state.result.best_node is not None and nodes[state.result.best_node]["status"] == "best"
 
 
@@ -175,6 +186,7 @@ def test_large_latents_show_every_image(handlers):
 
         def _velocity(self, x, t, cond):
             return x  # x̂0 = x − t·v = (1 − t)·x
+
         def decode(self, x0):
             return torch.sigmoid(x0[:, :3])
 
@@ -210,8 +222,17 @@ def test_search_events_share_one_queue_and_stop_cancels_slider_runs():
     cores = len(os.sched_getaffinity(0))
     assert torch.get_num_threads() * AppHandlers().limits.concurrency <= max(cores, AppHandlers().limits.concurrency)
     on_backend = next(f.fn for f in demo.fns.values() if f.name == "on_backend")
-    assert len(on_backend(None)) == 5  # was a blank KeyError
-    assert len(on_backend("nope")) == 5 and on_backend("gmm")[0]["value"] == "eight-gaussians"
+    assert len(on_backend(None)) == 8  # was a blank KeyError
+    assert len(on_backend("nope")) == 8 and on_backend("gmm")[0]["value"] == "eight-gaussians"
+    # digits starts where search has something to find: unguided sampling, a class reward
+    preset, target, verifier, heldout, pick, guidance, n, obstacles = on_backend("digits")
+    assert (
+        target["value"] == 3
+        and ("digit 3", 3) in target["choices"]
+        and (verifier["value"], heldout["value"]) == ("supervised", "oracle")
+    )
+    assert guidance["value"] == 0.0 and n["value"] == 16 and obstacles["value"] == ""
+    assert fns["compare"].concurrency_id == "search" and ids["compare"] in cancelled
 
 
 def test_helpers_survive_junk_from_api_clients(handlers):

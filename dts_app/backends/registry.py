@@ -28,6 +28,9 @@ class BackendSpec:
         options: option names the loader accepts (for the CLI and UI).
         presets: named presets (gmm), if any.
         embedded: True when it needs no download (runs out of the box).
+        demo: the app's starting controls on this backend (``knob: value``, with
+            ``target``, ``verifier`` and ``heldout``): a setting where search has
+            something to find.
     """
 
     name: str
@@ -37,6 +40,7 @@ class BackendSpec:
     options: tuple[str, ...] = ()
     presets: tuple[str, ...] = field(default=())
     embedded: bool = True
+    demo: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 def _gmm_presets() -> tuple[str, ...]:
@@ -55,6 +59,7 @@ BACKENDS: Registry[BackendSpec] = Registry(
             "dts_app.backends.gmm:GMMBackend",
             options=("preset",),
             presets=_gmm_presets(),
+            demo={"verifier": "oracle", "heldout": "supervised"},
         ),
         BackendSpec(
             "digits",
@@ -62,6 +67,9 @@ BACKENDS: Registry[BackendSpec] = Registry(
             "Class-conditional flow-matching UNet trained on scikit-learn's digits, shipped in assets/; --class K.",
             "dts_app.backends.digits:load_digits_backend",
             options=("model",),
+            # unguided sampling (guidance 0) with a class reward: one draw in ten is the
+            # class, so best-of-N's held-out score rises with N (docs/app.md)
+            demo={"guidance": 0.0, "target": 3, "verifier": "supervised", "heldout": "oracle", "n": 16},
         ),
         BackendSpec(
             "dit",

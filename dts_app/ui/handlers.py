@@ -25,6 +25,7 @@ from .limits import Limits, RunGuard
 from .models import BackendCache, check_models
 from .render import Outputs, live_tree, render
 from .state import SessionState
+from .tools import ToolHandlers
 
 __all__ = ["input_values", "INPUTS", "SLIDERS", "LIVE", "Outputs", "parse_obstacles", "config_from", "AppHandlers"]
 
@@ -35,7 +36,7 @@ _USER_ERRORS = (ConfigError, BudgetExceeded)
 STATUS_INTERVAL_S = 0.4  # least seconds between two streamed status lines
 
 
-class AppHandlers:
+class AppHandlers(ToolHandlers):
     """The app's handlers plus app-wide helpers (backend cache, UMAP holder, limits).
 
     Args:
@@ -115,10 +116,10 @@ class AppHandlers:
         return vals, cfg, problem, algo, budget, note
 
     # ---- figures ---------------------------------------------------------------------
-    def figures(self, result, cfg: SearchConfig, backend, method: str = "pca") -> Outputs:
+    def figures(self, result, cfg: SearchConfig, backend, method: str = "pca", tree_view: str = "layered") -> Outputs:
         """All views of one :class:`~dts_app.search.types.SearchResult` within the limits;
         ``method`` is the embedding asked for (the one used is in ``Outputs.embed_used``)."""
-        out, notes = render(result, cfg, backend, self.limits, method, self.embedder)
+        out, notes = render(result, cfg, backend, self.limits, method, self.embedder, tree_view)
         out.status = " · ".join(notes)
         return out
 
@@ -170,7 +171,7 @@ class AppHandlers:
             self._record("run", guard, t0)
             if guard.reason == "cancelled" or (cancel is not None and cancel.is_set()):
                 return (state, *Outputs(status="cancelled").as_tuple())  # nobody is waiting: draw nothing
-            out = self.figures(res, cfg, problem.backend, method=vals.get("embed") or "pca")
+            out = self.figures(res, cfg, problem.backend, vals.get("embed") or "pca", vals.get("tree_view") or "layered")
         except Exception as e:
             return (state, *Outputs(status=self._error(e)).as_tuple())
         finally:
@@ -178,7 +179,7 @@ class AppHandlers:
         extra = out.status
         out.status = self._status(res, cfg, note, time.perf_counter() - t0, guard) + f" · view {out.embed_used.upper()}"
         out.status += f" · {extra}" if extra else ""
-        state.result = res
+        state.result, state.config, state.selected = res, cfg, None
         state.runs += 1
         return (state, *out.as_tuple())
 
@@ -213,11 +214,11 @@ class AppHandlers:
                     self._record("stream", guard, t0)
                     if guard.reason == "cancelled" or (cancel is not None and cancel.is_set()):
                         return
-                    out = self.figures(res, cfg, problem.backend, vals.get("embed") or "pca")
+                    out = self.figures(res, cfg, problem.backend, vals.get("embed") or "pca", vals.get("tree_view") or "layered")
                     extra = out.status
                     out.status = self._status(res, cfg, note, time.perf_counter() - t0, guard)
                     out.status += f" · {extra}" if extra else ""
-                    state.result = res
+                    state.result, state.config, state.selected = res, cfg, None
                     state.runs += 1
                     yield (state, *out.as_tuple())
                     return
@@ -231,7 +232,7 @@ class AppHandlers:
                 status = f"running… step {snap.step} · {bar} {spent:,}/{total:,} NFEs · {snap.n_nodes:,} nodes"
                 tree = None
                 if now - last_tree >= self.limits.live_interval_s:
-                    tree = live_tree(snap.trace, self.limits.live_nodes)
+                    tree = live_tree(snap.trace, self.limits.live_nodes, vals.get("tree_view") or "layered")
                     last_tree = time.perf_counter()  # the interval counts from the end of a redraw
                 yield (state, *Outputs(status=status, tree=tree).as_tuple())
         except Exception as e:
@@ -250,7 +251,7 @@ class AppHandlers:
 
         def warm():
             try:
-                self._prepare(tuple(input_values()))
+                self.first_view()  # the default backend, its verifiers and the first answer
             except Exception as e:  # a warm-up failure shows again, as a message, on first use
                 log.warning("warm-up failed: %s", _first_line(e))
 

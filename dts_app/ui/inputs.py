@@ -9,10 +9,13 @@ from typing import Any
 
 from ..config import FIELDS, ConfigError, ObstacleSpec, SearchConfig
 
-__all__ = ["SLIDERS", "LIVE", "INPUTS", "input_values", "parse_obstacles", "config_from", "target_value"]
+__all__ = ["SLIDERS", "LIVE", "TREE_VIEWS", "INPUTS", "input_values", "parse_obstacles", "config_from", "target_value"]
 
 SLIDERS: tuple[str, ...] = ("n", "m", "eta", "q_star", "steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance")
 LIVE: tuple[str, ...] = ("eta", "q_star", "n", "m")
+#: how the tree view draws a trace: a layered tree (children under parents) or the
+#: score of every node against its step
+TREE_VIEWS: tuple[str, ...] = ("layered", "score")
 INPUTS: tuple[str, ...] = (
     "backend",
     "preset",
@@ -25,6 +28,7 @@ INPUTS: tuple[str, ...] = (
     "avoid",
     "obstacles",
     "embed",
+    "tree_view",
     "model",
     "prompt",
     "verifier_model",
@@ -47,6 +51,7 @@ def input_values(**changes: Any) -> list:
         avoid=d.avoid,
         obstacles="",
         embed="pca",
+        tree_view="layered",
         model="",
         prompt="",
         verifier_model="",
@@ -146,10 +151,12 @@ def config_from(values: dict, limits: Any = None) -> SearchConfig:
         if v is not None:
             kw[k] = _number(k, v)
     names: dict[str, Any] = {}
-    for k in ("backend", "preset", "algorithm", "verifier", "heldout", "solver", "avoid", "embed"):
+    for k in ("backend", "preset", "algorithm", "verifier", "heldout", "solver", "avoid", "embed", "tree_view"):
         names[k] = _text(values, k, 200)
     if names["embed"] not in (None, "pca", "umap"):
         raise ConfigError(f"embed: {_short(names['embed'])} is not one of pca, umap")
+    if names["tree_view"] not in (None, *TREE_VIEWS):
+        raise ConfigError(f"tree_view: {_short(names['tree_view'])} is not one of {', '.join(TREE_VIEWS)}")
     backend = names["backend"] or "gmm"
     if isinstance(values.get("target"), str) and len(values["target"]) > 200:
         raise ConfigError(f"target: {len(values['target']):,} characters, at most 200")

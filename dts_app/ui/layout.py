@@ -1,6 +1,6 @@
-"""The Gradio Blocks of the exploration app, built from the registries (backends,
-algorithms, verifiers) and :data:`dts_app.config.FIELDS`, so new entries appear without
-UI code. :func:`build_demo` is the only entry point; ``app.py`` launches it.
+"""The Gradio Blocks of the exploration app: the controls column (:mod:`.controls`), the
+views, the tools (compare, save / share / reopen, node inspector) and their events.
+:func:`build_demo` is the only entry point; ``app.py`` launches it.
 """
 
 from __future__ import annotations
@@ -8,55 +8,20 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..config import FIELDS, ConfigError, SearchConfig
-from .handlers import INPUTS, LIVE, AppHandlers, Outputs
+from ..config import ConfigError, SearchConfig
+from .clicks import CLICK_JS
+from .controls import STEPS, build_controls, demo_values, slider_kwargs, targets_for
+from .handlers import INPUTS, LIVE, AppHandlers, Outputs, input_values
+from .inputs import target_value
 from .limits import configure_threads
 from .serving import call_in_thread, client_alive, named, raw_values, stream_in_thread
 from .state import SessionState
 
 __all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
 
-STEPS: dict[str, float] = {"eta": 0.1, "q_star": 0.05, "lam": 0.05, "guidance": 0.5}
-_SLIDER_MAX: dict[str, float] = {
-    "n": 256,
-    "m": 16,
-    "steps": 200,
-    "budget": 200_000,
-    "seed": 10_000,
-    "eta": 20.0,
-    "q_star": 5.0,
-    "delta_f": 20,
-    "delta_b": 40,
-}
-
-
-def slider_kwargs(name: str, default: Any) -> dict:
-    """Label, info line, range and step of a slider from ``FIELDS[name]`` (the UI's
-    range is a comfortable sub-range; the server validates the full one)."""
-    spec = FIELDS[name]
-    hi = _SLIDER_MAX.get(name, spec.hi)
-    return dict(
-        label=spec.label,
-        info=spec.help,
-        minimum=spec.lo,
-        maximum=hi,
-        value=default,
-        step=1 if spec.integer else STEPS.get(name, 0.01),
-    )
-
-
-def _targets(handlers: AppHandlers, backend: str, preset: str | None) -> tuple[list[str], str | None]:
-    from ..backends.registry import BACKENDS
-
-    if backend not in BACKENDS or not BACKENDS[backend].embedded:
-        return [], None
-    try:
-        b = handlers._problem_backend(backend, preset)
-    except ConfigError:
-        return [], None
-    names = [t.label for t in b.targets()]
-    d = b.default_target()
-    return names, next((n for n in names if n.split(":", 1)[0].strip() == str(d)), None)
+SHARE_JS = (
+    "(q) => { const u = location.origin + location.pathname + (q ? '?' + q : ''); history.replaceState(null, '', u); return u; }"
+)
 
 
 def _public_note(limits) -> str:
@@ -78,13 +43,44 @@ def gpu_decorator(fn):
     return spaces.GPU(fn)
 
 
+def _views(gr) -> dict:
+    """The right column's views (inside the current Blocks context)."""
+    v: dict[str, Any] = {}
+    v["status"] = gr.Markdown("Press **Run** (or release a slider) to search.", elem_id="status")
+    with gr.Row():
+        v["tree"] = gr.Plot(label="candidate tree (click a node to inspect it)", elem_id="tree-plot")
+        v["plane"] = gr.Plot(label="true plane (2-D gmm): click to place an obstacle", elem_id="plane-plot")
+    with gr.Row():
+        v["trajectories"] = gr.Plot(label="score and distance trajectories", elem_id="traj-plot")
+        v["embedding"] = gr.Plot(label="paths in latent space", elem_id="embed-plot")
+    with gr.Row():
+        with gr.Column():
+            v["gallery"] = gr.Plot(label="final candidates", elem_id="gallery-plot")
+            v["images"] = gr.Gallery(
+                label="final images (select one, then 'mark … as obstacle')",
+                columns=8,
+                height="auto",
+                object_fit="contain",
+                visible=False,
+                elem_id="images",
+            )
+        v["budget"] = gr.Plot(label="budget", elem_id="budget-plot")
+    with gr.Row():
+        v["hacking"] = gr.Plot(label="verifier hacking: search vs held-out score", elem_id="hacking-plot")
+        with gr.Column():
+            v["node_md"] = gr.Markdown("Click a node of the tree to see it here.", elem_id="node-detail")
+            v["node_img"] = gr.Image(label="x̂0 of the clicked node", visible=False, height=160, elem_id="node-image")
+    v["ledger"] = gr.Dataframe(headers=["counter", "value"], label="ledger", interactive=False)
+    return v
+
+
 def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
     """Build the app.
 
     Args:
         handlers: the handler object (a fresh one by default).
-        umap_warmup: start the background warm-ups: the default backend and its
-            verifiers, and UMAP (tests turn them off).
+        umap_warmup: start the background warm-ups: the default view, the default
+            backend's verifiers, and UMAP (tests turn them off).
 
     Returns:
         A ``gr.Blocks`` with queueing configured.
@@ -101,11 +97,10 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
     limits = handlers.limits
     configure_threads(limits.concurrency)  # torch threads × concurrent searches ≤ cores
     if umap_warmup:
-        handlers.warm_up()  # the default backend and verifiers
+        handlers.warm_up()  # the default view, backend and verifiers
         if handlers.embedder is not None:
             handlers.embedder.warm_up_async()
     d = SearchConfig()
-    targets, target0 = _targets(handlers, d.backend, d.preset)
     with gr.Blocks(title="DTS Explorer") as demo:
         state = gr.State(SessionState())
         gr.Markdown(
@@ -115,173 +110,230 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         )
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                c: dict[str, Any] = {}
-                with gr.Row():
-                    run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
-                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-                c["backend"] = gr.Dropdown(
-                    [(s.label, s.name) for s in BACKENDS.values()],
-                    value=d.backend,
-                    label="backend",
-                    info="Model family: gmm is exact and instant; image backends need a model.",
-                )
-                with gr.Accordion("real model (dit / t2i)", open=False):
-                    c["model"] = gr.Textbox(
-                        value="",
-                        label="model: hub id or local directory",
-                        info="Loaded only when you name it (safetensors only, no remote code).",
-                    )
-                    c["prompt"] = gr.Textbox(value="", label="prompt (t2i)", info="The text the image should match.")
-                    c["verifier_model"] = gr.Textbox(
-                        value="",
-                        label="verifier model (CLIP / DINOv2)",
-                        info="A hub id or directory, or clip=...,dino=... for both.",
-                    )
-                c["preset"] = gr.Dropdown(
-                    list(BACKENDS[d.backend].presets), value=d.preset, label="preset", info="Which mixture (gmm) to search in."
-                )
-                c["target"] = gr.Dropdown(
-                    targets,
-                    value=target0,
-                    label="target (component / class)",
-                    allow_custom_value=True,
-                    info="What the search verifier rewards.",
-                )
-                c["algorithm"] = gr.Dropdown(
-                    [(s.label, s.name) for s in ALGORITHMS.values()],
-                    value=d.algorithm,
-                    label="algorithm",
-                    info="How candidates are proposed and kept.",
-                )
-                vs = verifiers_for(d.backend)
-                c["verifier"] = gr.Dropdown(vs, value=d.verifier, label="search verifier", info="Score the search maximises.")
-                c["heldout"] = gr.Dropdown(
-                    vs,
-                    value="supervised" if "supervised" in vs else d.heldout,
-                    label="held-out verifier",
-                    info="Independent score, reported only (detects hacking).",
-                )
-                for k in ("n", "m", "eta", "q_star"):
-                    c[k] = gr.Slider(**slider_kwargs(k, getattr(d, k)))
-                c["avoid"] = gr.Dropdown(
-                    list(FIELDS["avoid"].choices),
-                    value=d.avoid,
-                    label=FIELDS["avoid"].label,
-                    info="none | repulsion (η pushes x̂0 away) | revert (resample on entry) | prune.",
-                )
-                c["obstacles"] = gr.Textbox(
-                    value="",
-                    lines=3,
-                    label="obstacles (one per line)",
-                    placeholder="ball:1.5,0,0.4\npoint:0,2\ncomponent:1\nclass:3",
-                    info="ball:x,y,r · point:x,y · component:k (gmm) · class:k (digits); optional @eta=..,q=..",
-                )
-                with gr.Row(equal_height=True):
-                    pick = gr.Dropdown(
-                        targets,
-                        value=None,
-                        label="component / class to avoid",
-                        scale=2,
-                        info="Pick one, then add it as an obstacle.",
-                    )
-                    add_pick = gr.Button("add as obstacle", size="sm", scale=1)
-                with gr.Row():
-                    hazard = gr.Button("avoid preset hazard", size="sm")
-                    mark = gr.Button("mark best as obstacle", size="sm")
-                with gr.Accordion("more knobs", open=False):
-                    for k in ("steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance"):
-                        c[k] = gr.Slider(**slider_kwargs(k, getattr(d, k)))
-                    c["solver"] = gr.Dropdown(
-                        list(FIELDS["solver"].choices), value=d.solver, label="solver", info=FIELDS["solver"].help
-                    )
-                c["embed"] = gr.Radio(
-                    ["pca", "umap"],
-                    value="pca",
-                    label="embedding",
-                    info="PCA is instant; UMAP shows once warmed up (PCA meanwhile).",
-                )
+                c, e = build_controls(gr, handlers, d)
             with gr.Column(scale=3):
-                status = gr.Markdown("Press **Run** (or release a slider) to search.", elem_id="status")
-                with gr.Row():
-                    tree = gr.Plot(label="candidate tree", elem_id="tree-plot")
-                    plane = gr.Plot(label="true plane (2-D gmm)", elem_id="plane-plot")
-                with gr.Row():
-                    traj = gr.Plot(label="score and distance trajectories")
-                    embed = gr.Plot(label="paths in latent space")
-                with gr.Row():
-                    gallery = gr.Plot(label="final candidates")
-                    budget_fig = gr.Plot(label="budget")
-                images = gr.Gallery(label="final images", columns=8, height="auto", visible=False)
-                ledger = gr.Dataframe(headers=["counter", "value"], label="ledger", interactive=False)
+                v = _views(gr)
+                with gr.Accordion("Compare two settings at the same budget and seed", open=False, elem_id="compare"):
+                    with gr.Row():
+                        algo_b = gr.Dropdown(
+                            [(s.label, s.name) for s in ALGORITHMS.values()],
+                            value="smc",
+                            label="B: algorithm",
+                            info="A is the controls on the left.",
+                            elem_id="algo-b",
+                        )
+                        changes_b = gr.Textbox(
+                            value="",
+                            lines=2,
+                            label="B: other changes (knob=value per line)",
+                            placeholder="avoid=smc\nn=16",
+                            info="Any control's name; B keeps A's seed and budget.",
+                            elem_id="changes-b",
+                        )
+                        cmp_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+                    with gr.Row():
+                        fig_a = gr.Plot(label="A", elem_id="compare-a")
+                        fig_b = gr.Plot(label="B", elem_id="compare-b")
+                    with gr.Row():
+                        cmp_budget = gr.Plot(label="budget curves", elem_id="compare-budget")
+                        cmp_table = gr.Dataframe(
+                            headers=[
+                                "setting",
+                                "best score",
+                                "held-out score",
+                                "NFEs",
+                                "nodes",
+                                "collision rate",
+                                "seconds",
+                                "ended",
+                            ],
+                            label="A against B",
+                            interactive=False,
+                        )
+                with gr.Accordion("Save, share, reopen", open=False, elem_id="files"):
+                    with gr.Row():
+                        save_btn = gr.Button("save run (JSON)", elem_id="save-btn")
+                        saved = gr.File(label="saved run", interactive=False, elem_id="saved-file")
+                        opened = gr.File(
+                            label="open a saved run (.json)", file_types=[".json"], type="filepath", elem_id="open-file"
+                        )
+                    with gr.Row():
+                        share_btn = gr.Button("link to these settings", elem_id="share-btn")
+                        link = gr.Textbox(
+                            label="link",
+                            interactive=False,
+                            elem_id="share-link",
+                            buttons=["copy"],
+                            info="Opens the app with these settings (the address bar shows it too).",
+                        )
                 with gr.Accordion("Findings: what the field claims, what we measure", open=False):
                     from .findings import findings_markdown
 
                     gr.Markdown(findings_markdown(), elem_id="findings")
-        assert set(c) == set(INPUTS), sorted(set(INPUTS) ^ set(c))
-        inputs = [state] + [c[k] for k in INPUTS]
-        outputs = [state, status, tree, traj, embed, plane, gallery, images, ledger, budget_fig]
-
-        images_at = 1 + Outputs.NAMES.index("images")  # after the state
+        plane_click = gr.Textbox(visible="hidden", elem_id="plane-click", info="the last click on the plane (set by the page)")
+        node_click = gr.Textbox(visible="hidden", elem_id="node-click", info="the last clicked tree node (set by the page)")
+        status = v["status"]
+        controls = [c[k] for k in INPUTS]
+        inputs = [state] + controls
+        outputs = [state] + [v[k] for k in Outputs.NAMES]
+        images_at, gallery_at = (1 + Outputs.NAMES.index(k) for k in ("images", "gallery"))
 
         def keep(t: tuple) -> tuple:
             t = list(t)
-            if isinstance(t[images_at], list):  # images: shown only for image backends
+            if isinstance(t[images_at], list):  # image backends: the gallery replaces the points figure
                 t[images_at] = gr.update(value=t[images_at] or None, visible=bool(t[images_at]))
-            return tuple(gr.skip() if v is None else v for v in t)
+                t[gallery_at] = gr.update(value=t[gallery_at], visible=not t[images_at]["visible"])
+            return tuple(gr.skip() if x is None else x for x in t)
 
-        raw_values([c[k] for k in INPUTS])
+        def control_updates(vals: dict | None) -> list:
+            """Control values as updates (choices follow the backend), or skips."""
+            if not vals:
+                return [gr.skip()] * len(INPUTS)
+            backend = vals.get("backend")
+            spec = BACKENDS.get(backend) if isinstance(backend, str) else None
+            vs = verifiers_for(backend) if spec is not None else []
+            names, _ = targets_for(handlers, backend, vals.get("preset")) if spec is not None else ([], None)
+            try:
+                label = target_value(vals.get("target"))  # the dropdown's values are the targets themselves
+            except ConfigError:
+                label = vals.get("target")
+            choices = {"preset": list(spec.presets) if spec else None, "target": names, "verifier": vs, "heldout": vs}
+            out = []
+            for k in INPUTS:
+                val = label if k == "target" else vals.get(k)
+                out.append(gr.update(value=val, choices=choices[k]) if choices.get(k) is not None else gr.update(value=val))
+            return out
+
+        raw_values(controls)
         run_sync, stream_sync = gpu_decorator(handlers.run), gpu_decorator(handlers.stream)
+        compare_sync = gpu_decorator(handlers.compare)
+
+        def _alive(request):
+            return lambda: client_alive(demo, getattr(request, "session_hash", None))
 
         async def run_live(*a):
             *vals, request = a
             cancel = threading.Event()
-            alive = lambda: client_alive(demo, getattr(request, "session_hash", None))
-            return keep(await call_in_thread(lambda: run_sync(*vals, cancel=cancel), cancel, alive))
+            return keep(await call_in_thread(lambda: run_sync(*vals, cancel=cancel), cancel, _alive(request)))
 
         async def run_stream(*a):
             *vals, request = a
             cancel = threading.Event()
-            alive = lambda: client_alive(demo, getattr(request, "session_hash", None))
-            async for t in stream_in_thread(lambda: stream_sync(*vals, cancel=cancel), cancel, alive):
+            async for t in stream_in_thread(lambda: stream_sync(*vals, cancel=cancel), cancel, _alive(request)):
                 yield keep(t)
 
+        async def on_load(request: gr.Request):
+            """The first view: the cached default answer, or the settings of a link."""
+            params = handlers.from_query(getattr(request, "query_params", None))
+            if not params:
+                return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(None))
+            vals = dict(zip(INPUTS, input_values()))
+            if "backend" in params:
+                vals.update(demo_values(str(params["backend"])))
+            vals.update(params)
+            cancel = threading.Event()
+            t = await call_in_thread(lambda: run_sync(SessionState(), *[vals[k] for k in INPUTS], cancel=cancel), cancel)
+            return (*keep(t), *control_updates(vals))
+
+        on_load.__annotations__ = {"request": gr.Request}  # (string annotations are not resolved)
+
+        async def run_compare(*a):
+            st, *vals, ab, cb, request = a
+            cancel = threading.Event()
+            work = lambda: compare_sync(st, *vals, algorithm_b=ab, changes_b=cb, cancel=cancel)
+            out = await call_in_thread(work, cancel, _alive(request))
+            return tuple(gr.skip() if x is None else x for x in out)
+
+        named(run_compare, (*INPUTS, "algorithm_b", "changes_b"), gr.Request)
         named(run_live, INPUTS, gr.Request)
         named(run_stream, INPUTS, gr.Request)
         search = dict(concurrency_limit=limits.concurrency, concurrency_id="search")
-        run_btn.click(run_stream, inputs, outputs, api_name="search", **search)
+        e["run"].click(run_stream, inputs, outputs, api_name="search", **search)
         live = [
             c[k].release(run_live, inputs, outputs, trigger_mode="always_last", api_name=f"release_{k}", **search) for k in LIVE
         ]
-        live.append(demo.load(run_live, inputs, outputs, api_name=False, **search))
-        stop_btn.click(handlers.stop, [state], [state, status], queue=False, cancels=live, api_name="stop")
+        live.append(demo.load(on_load, None, outputs + controls, api_name=False, **search))
+        demo.load(None, None, None, js=CLICK_JS)
+        cmp_outputs = [state, status, fig_a, fig_b, cmp_budget, cmp_table]
+        live.append(cmp_btn.click(run_compare, inputs + [algo_b, changes_b], cmp_outputs, api_name="compare", **search))
+        e["stop"].click(handlers.stop, [state], [state, status], queue=False, cancels=live, api_name="stop")
 
         def on_backend(backend: str):
             if backend not in BACKENDS:
-                return (gr.skip(),) * 5
+                return (gr.skip(),) * 8
             spec = BACKENDS[backend]
             vs = verifiers_for(backend)
-            names, t0 = _targets(handlers, backend, spec.presets[0] if spec.presets else None)
+            dv = demo_values(backend)
+            names, t0 = targets_for(handlers, backend, spec.presets[0] if spec.presets else None)
             return (
                 gr.update(choices=list(spec.presets), value=spec.presets[0] if spec.presets else None),
                 gr.update(choices=names, value=t0),
-                gr.update(choices=vs, value=vs[0] if vs else None),
-                gr.update(choices=vs, value=vs[-1] if vs else None),
+                gr.update(choices=vs, value=dv["verifier"]),
+                gr.update(choices=vs, value=dv["heldout"]),
                 gr.update(choices=names, value=None),
+                gr.update(value=dv.get("guidance", d.guidance)),
+                gr.update(value=dv.get("n", d.n)),
+                gr.update(value=""),  # obstacles of another backend do not carry over
             )
 
-        c["backend"].change(
-            on_backend, [c["backend"]], [c["preset"], c["target"], c["verifier"], c["heldout"], pick], api_name=False
-        )
+        backend_out = [c["preset"], c["target"], c["verifier"], c["heldout"], e["pick"], c["guidance"], c["n"], c["obstacles"]]
+        c["backend"].input(on_backend, [c["backend"]], backend_out, api_name=False)
 
         def on_preset(backend: str, preset: str):
             if backend not in BACKENDS:
                 return gr.skip(), gr.skip()
-            names, t0 = _targets(handlers, backend, preset)
+            names, t0 = targets_for(handlers, backend, preset)
             return gr.update(choices=names, value=t0), gr.update(choices=names, value=None)
 
-        c["preset"].change(on_preset, [c["backend"], c["preset"]], [c["target"], pick], api_name=False)
-        add_pick.click(handlers.add_target_obstacle, [c["backend"], pick, c["obstacles"]], [c["obstacles"]], api_name=False)
-        hazard.click(handlers.hazard_text, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False)
-        mark.click(handlers.mark_best, [state, c["obstacles"]], [c["obstacles"]], api_name=False)
+        c["preset"].input(on_preset, [c["backend"], c["preset"]], [c["target"], e["pick"]], api_name=False)
+        e["add_pick"].click(
+            handlers.add_target_obstacle, [c["backend"], e["pick"], c["obstacles"]], [c["obstacles"]], api_name=False
+        )
+        e["hazard"].click(handlers.hazard_text, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False)
+        e["clear"].click(lambda: "", None, [c["obstacles"]], api_name=False)
+
+        def mark(st, text):
+            sel = getattr(st, "selected", None)
+            if sel is not None:
+                return handlers.mark_image(st, sel, text)
+            new = handlers.mark_best(st, text)
+            if new == (text or ""):
+                return new, "⚠️ mark: no best candidate to mark (run first; on image backends select an image)"
+            return new, "best candidate marked as an obstacle; run to use it"
+
+        e["mark"].click(mark, [state, c["obstacles"]], [c["obstacles"], status], api_name=False)
+
+        def on_select(st, evt: gr.SelectData):
+            st = st if isinstance(st, SessionState) else SessionState()
+            st.selected = evt.index if isinstance(evt.index, int) else None
+            return st, f"image {evt.index} selected: **mark best (or selected image) as obstacle** marks this one"
+
+        on_select.__annotations__ = {"evt": gr.SelectData}
+        v["images"].select(on_select, [state], [state, status], api_name=False)
+        plane_click.change(
+            handlers.place, [plane_click, c["q_star"], c["obstacles"], c["backend"]], [c["obstacles"], status], api_name=False
+        )
+
+        def inspect(st, click):
+            md, img = handlers.inspect_node(st, click)
+            return md, gr.update(value=img, visible=img is not None)
+
+        node_click.change(inspect, [state, node_click], [v["node_md"], v["node_img"]], api_name=False)
+
+        def redraw(st, view):
+            fig = handlers.redraw_tree(st, view)
+            return gr.skip() if fig is None else fig
+
+        c["tree_view"].input(redraw, [state, c["tree_view"]], [v["tree"]], api_name=False)
+        save_btn.click(handlers.save, [state], [saved, status], api_name=False)
+
+        def reopen(st, path):
+            out = handlers.reopen(st, path)
+            n = 1 + len(Outputs.NAMES)
+            ctrl = dict(zip(INPUTS, out[n:])) if out[n] is not None else None
+            return (*keep(out[:n]), *control_updates(ctrl))
+
+        opened.upload(reopen, [state, opened], outputs + controls, api_name=False)
+        share_btn.click(handlers.share_query, controls, [link], api_name=False).then(None, [link], [link], js=SHARE_JS)
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
     return demo

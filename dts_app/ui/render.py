@@ -34,9 +34,10 @@ class Outputs:
     images: Any = None
     ledger: Any = None
     budget: Any = None
+    hacking: Any = None
     embed_used: str = "pca"
 
-    NAMES = ("status", "tree", "trajectories", "embedding", "plane", "gallery", "images", "ledger", "budget")
+    NAMES = ("status", "tree", "trajectories", "embedding", "plane", "gallery", "images", "ledger", "budget", "hacking")
 
     def as_tuple(self) -> tuple:
         return tuple(getattr(self, k) for k in self.NAMES)
@@ -95,11 +96,13 @@ def decimate(nodes: list, cap: int, best: int | None = None, with_x0: bool = Tru
     return {"nodes": out, "events": []}, ids, (new.get(best) if best is not None else None)
 
 
-def _shallow(node) -> dict:
+def _shallow(node, x0: bool = True) -> dict:
     """``Node.to_dict()`` without deep-copying x̂0 (``dataclasses.asdict`` copies every
-    list; the views only read it): the same keys and values."""
-    d = dict(vars(node))
+    list; the views only read it): the same keys and values (x̂0 left out with ``x0=False``)."""
+    d = dict(node) if isinstance(node, dict) else dict(vars(node))
     d["key"] = list(d.get("key", ()))
+    if not x0:
+        d.pop("x0", None)
     return d
 
 
@@ -115,13 +118,32 @@ def _relabel(fig, ids: list[int], total: int) -> None:
     fig.update_layout(title=f"Candidate tree ({len(ids):,} of {total:,} nodes drawn)")
 
 
-def live_tree(trace, cap: int):
+def live_tree(trace, cap: int, view: str = "layered"):
     """The tree figure of a growing trace, decimated to ``cap`` nodes (no x̂0)."""
+    nodes = list(trace.nodes)
+    if view == "layered":  # aggregated into at most cap / 2 cells (plus the marked statuses)
+        return tree_view_figure(nodes, None, view, cap, max_markers=max(50, cap // 2))
     from ..viz.tree import tree_figure
 
-    nodes = list(trace.nodes)
     tree, ids, _ = decimate(nodes, cap, None, with_x0=False)
     fig = tree_figure(tree, None)
+    _relabel(fig, ids, len(nodes))
+    return fig
+
+
+def tree_view_figure(nodes: list, best: int | None, view: str, cap: int, max_markers: int = 4000):
+    """The tree view of a trace's nodes: ``layered`` (every node, aggregated into cells
+    when large: the counts stay exact) or ``score`` (score against step, decimated to
+    ``cap`` nodes along whole root paths)."""
+    if view == "layered":
+        from ..viz.tree_layout import layered_tree_figure
+
+        tree = {"nodes": [_shallow(n, x0=False) for n in nodes], "events": []}
+        return layered_tree_figure(tree, best, max_markers=max_markers)
+    from ..viz.tree import tree_figure
+
+    tree, ids, b = decimate(nodes, cap, best, with_x0=False)
+    fig = tree_figure(tree, b)
     _relabel(fig, ids, len(nodes))
     return fig
 
@@ -175,7 +197,9 @@ def note_figure(text: str):
     return fig
 
 
-def render(result, cfg: SearchConfig, backend, limits: Limits, method: str = "pca", embedder=None) -> tuple[Outputs, list[str]]:
+def render(
+    result, cfg: SearchConfig, backend, limits: Limits, method: str = "pca", embedder=None, tree_view: str = "layered"
+) -> tuple[Outputs, list[str]]:
     """All views of a :class:`~dts_app.search.types.SearchResult` within ``limits``.
 
     Returns:
@@ -186,7 +210,7 @@ def render(result, cfg: SearchConfig, backend, limits: Limits, method: str = "pc
     notes: list[str] = []
     cap = limits.draw_nodes
     for _ in range(4):
-        out = _draw(result, cfg, backend, limits, method, embedder, cap)
+        out = _draw(result, cfg, backend, limits, method, embedder, cap, tree_view)
         size = sum(approx_bytes(getattr(out, k)) for k in Outputs.NAMES[1:])
         if size <= limits.max_response_bytes or cap <= 200:
             break
@@ -194,7 +218,11 @@ def render(result, cfg: SearchConfig, backend, limits: Limits, method: str = "pc
     if size > limits.max_response_bytes:
         for k in ("embedding", "trajectories", "plane", "tree"):
             setattr(out, k, note_figure(f"not drawn: over {limits.max_response_bytes:,} bytes per answer"))
-    if len(nodes) > cap:
+    if len(nodes) > cap and tree_view == "layered":
+        notes.append(
+            f"the tree shows all {len(nodes):,} nodes; the other figures show {min(cap, len(nodes)):,} ({limits.lift('draw_nodes')})"
+        )
+    elif len(nodes) > cap:
         notes.append(f"figures show {min(cap, len(nodes)):,} of {len(nodes):,} nodes ({limits.lift('draw_nodes')})")
     if cap < limits.draw_nodes:
         notes.append(f"reduced to fit {limits.max_response_bytes:,} bytes per answer ({limits.lift('max_response_bytes')})")
@@ -203,13 +231,13 @@ def render(result, cfg: SearchConfig, backend, limits: Limits, method: str = "pc
     return out, notes
 
 
-def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embedder, cap: int) -> Outputs:
+def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embedder, cap: int, tree_view: str) -> Outputs:
     from ..viz.embedding import embedding_figure
     from ..viz.gallery import image_gallery, points_gallery_figure
+    from ..viz.hacking import hacking_figure, hacking_summary
     from ..viz.ledger import anytime_figure, ledger_rows
     from ..viz.plane import obstacle_geometry, plane_figure
     from ..viz.trajectories import trajectories_figure
-    from ..viz.tree import tree_figure
 
     nodes = result.tree.nodes
     tree, ids, best = decimate(nodes, cap, result.best_node)
@@ -218,8 +246,7 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
     obstacles = result.obstacles
     mixture = backend.reference_mixture()
     out = Outputs(status="")
-    out.tree = tree_figure(tree, best)
-    _relabel(out.tree, ids, len(nodes))
+    out.tree = tree_view_figure(nodes, result.best_node, tree_view, cap)
     q_stars = [o["q_star"] for o in obstacles]
     out.trajectories = trajectories_figure(tree, best, min(q_stars) if q_stars else None)
     use = method if len(tree["nodes"]) <= limits.umap_points else "pca"
@@ -237,6 +264,7 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
     else:
         out.gallery = points_gallery_figure(shown, result.best_node)
         out.images = []
+    out.hacking = hacking_figure(hacking_summary(cands[: limits.draw_nodes], result.ledger.denoiser_nfe))
     out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics)
     curve = result.curve
     scored = len({n for n, v in curve if v is not None}) > 2

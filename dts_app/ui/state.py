@@ -19,14 +19,18 @@ class SessionState:
         streaming: True while a streamed search is in progress.
         result: the last :class:`~dts_app.search.types.SearchResult` (kept on screen on
             errors).
+        config: the :class:`~dts_app.config.SearchConfig` of ``result``.
         runs: searches completed in this session.
+        selected: the gallery image selected since the last run (its candidate index).
     """
 
     stops: int = 0
     running: int = 0
     streaming: bool = False
     result: Any = None
+    config: Any = None
     runs: int = 0
+    selected: int | None = None
 
     @property
     def stop(self) -> bool:

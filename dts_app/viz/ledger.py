@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ledger_rows"]
+__all__ = ["ledger_rows", "anytime_figure", "compare_budget_figure"]
 
 
 def ledger_rows(ledger: dict, metrics: dict | None = None) -> list[list]:
@@ -48,5 +48,41 @@ def anytime_figure(curve: list[tuple[int, float]], sweep=None, uirevision: str =
         height=420,
         margin=dict(l=50, r=10, t=40, b=40),
         legend=dict(orientation="v", x=1.02, y=1, font=dict(size=10)),
+    )
+    return fig
+
+
+COMPARE_COLOURS = ("#2e86de", "#e67e22")
+
+
+def compare_budget_figure(curves: dict[str, list[tuple[int, float | None]]], uirevision: str = "compare"):
+    """Best search score against NFEs of several runs on one plot (compare mode).
+
+    Args:
+        curves: ``{label: SearchResult.curve}`` (NFEs spent, best finished score or None).
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (label, curve) in enumerate(curves.items()):
+        pts = [(n, s) for n, s in curve if s is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[n for n, _ in pts],
+                y=[s for _, s in pts],
+                mode="lines+markers",
+                name=label,
+                line=dict(shape="hv", color=COMPARE_COLOURS[i % len(COMPARE_COLOURS)]),
+                marker=dict(size=4),
+            )
+        )
+    fig.update_layout(
+        title="Best score vs NFEs, same budget and seed",
+        xaxis_title="denoiser NFEs",
+        yaxis_title="best search score",
+        uirevision=uirevision,
+        height=380,
+        margin=dict(l=50, r=10, t=40, b=40),
+        legend=dict(orientation="h", y=-0.2),
     )
     return fig

@@ -1,0 +1,172 @@
+"""Clicks on figures: place an obstacle on the 2-D plane, inspect a node of the tree.
+
+Gradio's plot component has no click event, so :data:`CLICK_JS` (run once on page load)
+listens on the page: a click inside the plane's plotting area is converted to data
+coordinates with plotly's own axis maps and written, as JSON, into the hidden textbox
+``#plane-click``; a click on a marker of the tree writes the node id plotly is hovering
+(its ``customdata``) into ``#node-click``. Both dispatch ``input``, which runs the Python
+handlers below. A double click (plotly's zoom reset) places nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ..config import ConfigError, ObstacleSpec
+
+__all__ = ["CLICK_JS", "parse_click", "place_obstacle", "node_detail", "mark_candidate"]
+
+CLICK_JS = """
+() => {
+  if (window.__dtsClicks) return; window.__dtsClicks = true;
+  const send = (sel, obj) => {
+    const el = document.querySelector(sel + ' textarea') || document.querySelector(sel + ' input');
+    if (!el) return;
+    el.value = JSON.stringify(Object.assign(obj, {n: Date.now()}));
+    el.dispatchEvent(new Event('input', {bubbles: true}));
+  };
+  let pending = null;
+  document.addEventListener('click', (ev) => {
+    const plane = ev.target.closest && ev.target.closest('#plane-plot');
+    if (plane) {
+      const gd = plane.querySelector('.js-plotly-plot');
+      const drag = gd && gd.querySelector('.nsewdrag');
+      const fl = gd && gd._fullLayout;
+      if (!drag || !fl || !fl.xaxis || !fl.yaxis) return;
+      const r = drag.getBoundingClientRect();
+      const px = ev.clientX - r.left, py = ev.clientY - r.top;
+      if (px < 0 || py < 0 || px > r.width || py > r.height) return;
+      if (pending) { clearTimeout(pending); pending = null; return; }  // a double click
+      const x = fl.xaxis.p2c(px), y = fl.yaxis.p2c(py);
+      pending = setTimeout(() => { pending = null; send('#plane-click', {x: x, y: y}); }, 350);
+      return;
+    }
+    const tree = ev.target.closest && ev.target.closest('#tree-plot');
+    if (tree) {
+      const gd = tree.querySelector('.js-plotly-plot');
+      const h = gd && gd._hoverdata;
+      if (h && h.length && h[0].customdata !== undefined && h[0].customdata !== null) {
+        const c = Array.isArray(h[0].customdata) ? h[0].customdata[0] : h[0].customdata;
+        send('#node-click', {id: c});
+      }
+    }
+  }, true);
+}
+"""
+
+
+def parse_click(text: Any) -> dict | None:
+    """The JSON a click wrote, or None for empty or malformed text (a stale or forged
+    event is ignored, never an error)."""
+    if not isinstance(text, str) or not text.strip() or len(text) > 500:
+        return None
+    try:
+        d = json.loads(text)
+    except ValueError:
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _lines(text: Any) -> list[str]:
+    return [ln for ln in (text if isinstance(text, str) else "").splitlines() if ln.strip()]
+
+
+def place_obstacle(click: Any, q_star: Any, text: Any, backend: Any, preset: Any = None) -> tuple[str, str]:
+    """Append ``point:x,y@q=Q*`` (the clicked point with the current Q*) to the obstacle list.
+
+    Returns:
+        ``(obstacle text, status line)``; the text is unchanged when the click cannot be
+        used (not the 2-D plane, a malformed event, a bad Q*).
+    """
+    text = text if isinstance(text, str) else ""
+    d = parse_click(click)
+    if d is None:
+        return text, "⚠️ click: could not read the clicked point"
+    if backend != "gmm":
+        return text, "⚠️ click: obstacles are placed by clicking on the 2-D plane of a gmm preset"
+    try:
+        x, y = float(d.get("x")), float(d.get("y"))
+        q = float(q_star)
+    except (TypeError, ValueError):
+        return text, "⚠️ click: could not read the clicked point"
+    if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(q) and q > 0):
+        return text, "⚠️ click: the point and Q* must be finite numbers (Q* > 0)"
+    line = f"point:{x:.3f},{y:.3f}@q={q:g}"
+    ObstacleSpec.parse(line)  # the same checks as typed text
+    return "\n".join(_lines(text) + [line]), f"obstacle placed at ({x:.2f}, {y:.2f}) with Q* = {q:g}; run to use it"
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
+
+def node_detail(result: Any, click: Any, decode=None) -> tuple[str, Any]:
+    """Markdown describing a clicked node of the last run, and its x̂0 as an image (image
+    backends) or None.
+
+    Args:
+        result: the session's last :class:`~dts_app.search.types.SearchResult` (or None).
+        click: the JSON written by the tree's click (``{"id": k}``).
+        decode: ``x0 (flat list) → HxW[xC] uint8 array`` for image backends, else None.
+    """
+    d = parse_click(click)
+    if result is None or d is None:
+        return "Click a node of the tree to see it here.", None
+    try:
+        i = int(d.get("id"))
+    except (TypeError, ValueError):
+        return "Click a node of the tree to see it here.", None
+    nodes = result.tree.nodes
+    if not 0 <= i < len(nodes):
+        return f"node {i} is not in the last run (it has {len(nodes):,} nodes)", None
+    n = nodes[i]
+    rows = [
+        ("node", f"{n.id} (parent {_fmt(n.parent)})"),
+        ("step · t", f"{n.step} · {n.t:.3f}"),
+        ("status", n.status),
+        ("search score", _fmt(n.score)),
+        ("held-out score", _fmt(n.heldout_score)),
+        ("value · visits", f"{_fmt(n.value)} · {_fmt(n.visits)}"),
+        ("D to nearest obstacle", _fmt(n.D) + (" (within Q*)" if n.inside_q else "")),
+    ]
+    image = None
+    if n.x0 is not None:
+        if decode is not None:
+            image = decode(n.x0)
+        if image is None:
+            xs = n.x0[:8]
+            rows.append(("x̂0", "(" + ", ".join(f"{v:.3f}" for v in xs) + (", …" if len(n.x0) > 8 else "") + ")"))
+    body = "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return f"**Clicked node** (x̂0 is its clean prediction)\n\n| | |\n|---|---|\n{body}", image
+
+
+def mark_candidate(result: Any, index: Any, text: Any, max_dim: int = 1024) -> tuple[str, str]:
+    """Append the ``index``-th final candidate (in gallery order) as a point obstacle.
+
+    Returns:
+        ``(obstacle text, status line)``.
+
+    Raises:
+        ConfigError: never; problems come back as the status line.
+    """
+    text = text if isinstance(text, str) else ""
+    cands = getattr(result, "candidates", None) or []
+    try:
+        k = int(index)
+    except (TypeError, ValueError):
+        return text, "⚠️ mark: pick an image first"
+    if not 0 <= k < len(cands):
+        return text, "⚠️ mark: that image is not in the last run"
+    x = cands[k].x0
+    if x is None or x.numel() == 0:
+        return text, "⚠️ mark: the candidate's sample was not kept"
+    if x.numel() > max_dim:
+        return text, f"⚠️ mark: a {x.numel():,}-number latent is too large for a point obstacle (at most {max_dim:,})"
+    line = "point:" + ",".join(f"{v:.3f}" for v in x.flatten().tolist())
+    try:
+        ObstacleSpec.parse(line)
+    except ConfigError as e:
+        return text, f"⚠️ {e}"
+    return "\n".join(_lines(text) + [line]), f"candidate {k} (node {cands[k].node_id}) marked as an obstacle; run to use it"

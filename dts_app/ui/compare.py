@@ -1,0 +1,141 @@
+"""Compare mode: two algorithms or two settings at the same NFE budget and seed.
+
+Setting A is the app's current controls; setting B is A with an algorithm and any
+``knob=value`` lines changed (the names of :data:`~dts_app.ui.inputs.INPUTS`). Both run
+with the same seed and the same NFE budget: the user's budget when set, otherwise what A
+costs on its natural course, so neither gets more compute. The answer is one figure per
+setting (the true plane on 2-D gmm presets, else the candidate tree), their budget curves
+on one plot and a table of both results.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from ..config import ConfigError
+from .inputs import INPUTS
+from .state import SessionState
+
+__all__ = ["FIXED", "parse_changes", "compare"]
+
+#: knobs B may not change: a comparison keeps the seed and the budget of A
+FIXED = ("seed", "budget")
+HEADERS = ["setting", "best score", "held-out score", "NFEs", "nodes", "collision rate", "seconds", "ended"]
+
+
+def parse_changes(text: Any, algorithm: Any = None) -> dict:
+    """``knob=value`` lines (one per line; ``#`` comments allowed) as a dict of control
+    values, with B's algorithm when given.
+
+    Raises:
+        ConfigError: an unknown knob, a fixed one or a line without ``=``.
+    """
+    out: dict[str, Any] = {"algorithm": algorithm} if algorithm else {}  # a line may override it
+    if text is not None and not isinstance(text, str):
+        raise ConfigError("compare: B's changes must be text (knob=value per line)")
+    for raw in (text or "").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        k, sep, v = line.partition("=")
+        k = k.strip()
+        if not sep:
+            raise ConfigError(f"compare: cannot read {line[:40]!r} (use knob=value, one per line)")
+        if k in FIXED:
+            raise ConfigError(f"compare: B keeps A's {k} (a comparison at the same {k})")
+        if k not in INPUTS:
+            raise ConfigError(f"compare: unknown knob {k[:40]!r} (one of {', '.join(INPUTS)})")
+        out[k] = v.strip()
+    return out
+
+
+def _label(vals: dict, changes: dict) -> str:
+    if not changes:
+        return f"A: {vals['algorithm']}"
+    return "B: " + ", ".join(f"{k}={v}" for k, v in changes.items())
+
+
+def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, changes_b: Any, cancel=None) -> tuple:
+    """Run A (the controls) and B (A with ``changes_b``) at the same budget and seed.
+
+    Returns:
+        ``(state, status, figure A, figure B, budget figure, table rows)``; on an error only
+        the status is set (the others are None: the views stay as they are).
+    """
+    state = state if isinstance(state, SessionState) else SessionState()
+    cancel = cancel or threading.Event()
+    try:
+        changes = parse_changes(changes_b, algorithm_b)
+        vals_a, cfg_a, problem_a, algo_a, budget_a, _ = handlers._prepare(values)
+        shared = budget_a or algo_a.max_nfe(problem_a)
+        vals_b = dict(vals_a, **changes, budget=shared)
+        vals_a = dict(vals_a, budget=shared)
+        runs = []
+        for vals in (vals_a, vals_b):
+            _, cfg, problem, algo, budget, _ = handlers._prepare(tuple(vals[k] for k in INPUTS))
+            runs.append((cfg, problem, *_run(handlers, state, problem, algo, budget, cancel)))
+    except Exception as e:
+        return (state, handlers._error(e), None, None, None, None)
+    if cancel.is_set():
+        return (state, "cancelled", None, None, None, None)
+    from ..viz.ledger import compare_budget_figure
+
+    labels = [_label(vals_a, {}), _label(vals_b, changes)]
+    figs, rows = [], []
+    for label, (cfg, problem, res, secs, reason) in zip(labels, runs):
+        out = handlers.figures(res, cfg, problem.backend)
+        mixture = problem.backend.reference_mixture()
+        fig = out.plane if mixture is not None and mixture.dim == 2 else out.tree
+        fig.update_layout(title=f"{label} · best {_fmt(res.best_score)} · held-out {_fmt(res.heldout_score)}")
+        figs.append(fig)
+        cr = (res.metrics or {}).get("collision_rate")
+        rows.append(
+            [
+                label,
+                _fmt(res.best_score),
+                _fmt(res.heldout_score),
+                res.ledger.denoiser_nfe,
+                len(res.tree.nodes),
+                "–" if cr is None else round(cr, 3),
+                round(secs, 2),
+                reason or res.message,
+            ]
+        )
+    budget_fig = compare_budget_figure({lab: r[2].curve for lab, r in zip(labels, runs)})
+    a, b = runs[0][2], runs[1][2]
+    verdict = _verdict(labels, a, b)
+    status = f"**compared** at {shared:,} NFEs, seed {cfg_a.seed}: {verdict}"
+    return (state, status, figs[0], figs[1], budget_fig, rows)
+
+
+def _run(handlers, state, problem, algo, budget, cancel) -> tuple:
+    from ..search import iterate_search
+
+    t0 = time.perf_counter()
+    guard = handlers._guard(state, cancel)
+    res = None
+    for snap in iterate_search(problem, algo, budget, guard):
+        guard.nodes = snap.n_nodes
+        res = snap.result if snap.done else None
+    return res, time.perf_counter() - t0, guard.reason
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else f"{v:.4g}"
+
+
+def _verdict(labels: list[str], a, b) -> str:
+    """Which setting found the better candidate, by the search and the held-out score."""
+    parts = []
+    for what, x, y in (("search", a.best_score, b.best_score), ("held-out", a.heldout_score, b.heldout_score)):
+        if x is None or y is None:
+            continue
+        if x == y:
+            parts.append(f"same {what} score")
+        else:
+            parts.append(
+                f"{(labels[0] if x > y else labels[1]).split(':')[0]} higher by {what} score ({_fmt(max(x, y))} vs {_fmt(min(x, y))})"
+            )
+    return "; ".join(parts) or "no finished candidate to compare"

@@ -1,0 +1,161 @@
+"""The app's v2 interactions in a real browser (Debian's chromium via Playwright): switch
+the tree layout, click a node to inspect it, place an obstacle by clicking the plane,
+compare two settings, save a run and reopen it, and open a link with settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from dts_app.ui.layout import build_demo
+
+    demo = build_demo(umap_warmup=False)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator("#status").get_by_text("finished").wait_for(timeout=90_000)
+    page.locator("#tree-plot .gtitle").first.wait_for(timeout=30_000)
+    return page
+
+
+def tree_title(page) -> str:
+    return page.locator("#tree-plot .gtitle").first.text_content()
+
+
+def point_on_screen(page, plot: str, trace: str) -> tuple[float, float]:
+    """Page coordinates of the first point of the named trace of a plotly figure."""
+    return tuple(
+        page.evaluate(
+            """([sel, name]) => {
+                const gd = document.querySelector(sel + ' .js-plotly-plot');
+                const tr = gd._fullData.find(t => t.name === name);
+                const fl = gd._fullLayout, r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+                return [r.left + fl.xaxis.c2p(tr.x[0]), r.top + fl.yaxis.c2p(tr.y[0])];
+            }""",
+            [plot, trace],
+        )
+    )
+
+
+def test_tree_layouts_and_node_inspector(browser, app_url):
+    page = open_page(browser, app_url)
+    assert "layered · 264 nodes" in tree_title(page)
+    # click the best node (the star) of the layered tree: the inspector shows it
+    x, y = point_on_screen(page, "#tree-plot", "best")
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.locator("#node-detail").get_by_text("Clicked node").wait_for(timeout=30_000)
+    detail = page.locator("#node-detail").inner_text()
+    assert "best" in detail and "search score" in detail and "held-out score" in detail
+    # switch to the score-against-step view and back, without re-running
+    page.locator("#tree-view").get_by_text("score", exact=True).click()
+    page.locator("#tree-plot .gtitle", has_text="Candidate tree (264 nodes)").wait_for(timeout=30_000)
+    page.locator("#tree-view").get_by_text("layered", exact=True).click()
+    page.locator("#tree-plot .gtitle", has_text="layered").wait_for(timeout=30_000)
+    page.close()
+
+
+def test_click_on_the_plane_places_an_obstacle(browser, app_url):
+    page = open_page(browser, app_url)
+    box = page.locator("#plane-plot .nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25)
+    page.locator("#status").get_by_text("obstacle placed").wait_for(timeout=30_000)
+    text = page.locator("#obstacles textarea").input_value()
+    assert text.startswith("point:") and text.endswith("@q=0.5")
+    x, y = (float(v) for v in text[len("point:") : text.index("@")].split(","))
+    assert x < 0 < y  # upper-left quarter of the plane
+    # the list is editable and can be emptied
+    page.locator("#clear-obstacles").click()
+    page.wait_for_function("document.querySelector('#obstacles textarea').value === ''", timeout=10_000)
+    page.close()
+
+
+def test_compare_mode(browser, app_url):
+    page = open_page(browser, app_url)
+    page.locator("#compare").get_by_text("Compare two settings").click()
+    page.locator("#compare-btn").click()
+    page.locator("#status").get_by_text("compared").wait_for(timeout=90_000)
+    assert "256 NFEs, seed 0" in page.locator("#status").inner_text()
+    page.locator("#compare-budget .gtitle").first.wait_for(timeout=30_000)
+    legend = page.locator("#compare-budget .legendtext").all_text_contents()
+    assert legend == ["A: best-of-n", "B: algorithm=smc"]
+    page.close()
+
+
+def test_save_reopen_and_share_a_link(browser, app_url, tmp_path):
+    page = open_page(browser, app_url)
+    n_box = page.get_by_label("number input for N: candidates")
+    n_box.fill("4")
+    n_box.press("Enter")
+    n_box.blur()
+    page.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=60_000)
+    page.locator("#files").get_by_text("Save, share, reopen").click()
+    page.locator("#save-btn").click()
+    link = page.locator("#saved-file a").first
+    link.wait_for(timeout=30_000)
+    body = page.request.get(link.get_attribute("href")).body()
+    saved = tmp_path / "run.json"
+    saved.write_bytes(body)
+    import json
+
+    d = json.loads(body)
+    assert d["config"]["n"] == 4 and len(d["tree"]["nodes"]) == 132  # the CLI's schema
+    # the share link carries the settings
+    page.locator("#share-btn").click()
+    page.wait_for_function(
+        "document.querySelector('#share-link textarea, #share-link input').value.includes('?')", timeout=30_000
+    )
+    url = page.locator("#share-link textarea, #share-link input").first.input_value()
+    q = parse_qs(urlparse(url).query)
+    assert q["n"] == ["4"] and set(q) <= {"n", "target"} and page.url == url  # only what differs from the defaults
+    page.close()
+    # a fresh page opened from the link shows the same run
+    fresh = browser.new_page(viewport={"width": 1400, "height": 1000})
+    fresh.goto(url + "&tree_view=score", wait_until="domcontentloaded")
+    fresh.locator("#tree-plot .gtitle", has_text="Candidate tree (132 nodes)").wait_for(timeout=90_000)
+    assert fresh.get_by_label("number input for N: candidates").input_value() == "4"
+    # reopen the saved file in another page at the defaults
+    fresh.goto(app_url, wait_until="domcontentloaded")
+    fresh.locator("#tree-plot .gtitle", has_text="264 nodes").wait_for(timeout=90_000)
+    fresh.locator("#files").get_by_text("Save, share, reopen").click()
+    fresh.locator("#open-file input[type=file]").set_input_files(str(saved))
+    fresh.locator("#status").get_by_text("reopened").wait_for(timeout=60_000)
+    fresh.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=30_000)
+    assert fresh.get_by_label("number input for N: candidates").input_value() == "4"
+    fresh.close()
