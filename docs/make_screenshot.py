@@ -2,6 +2,7 @@
 
     .venv/bin/python docs/make_screenshot.py            # assets/screenshot.png (gmm trap + obstacle)
     .venv/bin/python docs/make_screenshot.py --digits   # assets/screenshot_digits.png
+    .venv/bin/python docs/make_screenshot.py --compare  # assets/screenshot_compare.png (A: best-of-N, B: smc avoidance)
 
 Starts the app on a local port, runs a search, and saves a full-page PNG at 1400 px wide.
 """
@@ -23,6 +24,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--digits", action="store_true")
+    ap.add_argument("--compare", action="store_true")
     ap.add_argument("--port", type=int, default=7893)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -31,24 +33,29 @@ def main() -> None:
 
     demo = build_demo(umap_warmup=False)
     demo.launch(server_name="127.0.0.1", server_port=args.port, prevent_thread_lock=True, quiet=True)
-    out = ROOT / "assets" / ("screenshot_digits.png" if args.digits else "screenshot.png")
+    name = "screenshot_digits.png" if args.digits else "screenshot_compare.png" if args.compare else "screenshot.png"
+    out = ROOT / "assets" / name
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{args.port}/")
-            page.locator("#status").get_by_text("finished").wait_for(timeout=120000)
-            if args.digits:
-                box = page.get_by_label("backend", exact=True)
-                box.click()
-                page.get_by_role("option", name="Digits 8×8 (embedded model)").click()
-                page.wait_for_timeout(1500)
-                page.get_by_label("obstacles (one per line)").fill("class:8")
-            else:
-                page.get_by_label("obstacles (one per line)").fill("component:1\nball:-1,1.5,0.3")
-            page.locator("#run-btn").click()
-            page.wait_for_timeout(1000)
+            # the settings come in a link (query parameters), as a shared view would
+            query = {
+                "digits": "backend=digits&obstacles=class%3A8&avoid=repulsion",
+                "compare": "obstacles=component%3A1",
+                "main": "algorithm=tree&n=8&m=4&obstacles=component%3A1%0Aball%3A-1%2C1.5%2C0.3&avoid=repulsion",
+            }["digits" if args.digits else "compare" if args.compare else "main"]
+            page.goto(f"http://127.0.0.1:{args.port}/?{query}")
             page.locator("#status").get_by_text("finished").wait_for(timeout=180000)
+            if args.compare:
+                page.locator("#compare").get_by_text("Compare two settings").click()
+                page.locator("#changes-b textarea").fill("avoid=smc")
+                page.locator("#compare-btn").click()
+                page.locator("#status").get_by_text("compared").wait_for(timeout=180000)
+                page.wait_for_timeout(2000)
+                page.locator("#compare").screenshot(path=str(out))
+                browser.close()
+                return
             page.wait_for_timeout(2000)
             page.screenshot(path=str(out), full_page=True)
             browser.close()

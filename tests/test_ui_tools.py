@@ -142,7 +142,10 @@ def test_digits_mark_any_gallery_image_and_see_its_pixels(handlers):
                                             heldout=demo["heldout"], guidance=demo["guidance"], target=demo["target"]))  # fmt: skip
     assert out[1].startswith("**finished**"), out[1]
     images = out[1 + Outputs.NAMES.index("images")]
-    assert len(images) == 3 and all("held-out" in cap for _, cap in images)
+    cands = state.result.candidates
+    assert len(images) == 3 and [cap.lstrip("★ ") for _, cap in images] == [
+        f"{c.score:.3g} · {c.heldout_score:.3g}" for c in cands
+    ]
     text, msg = handlers.mark_image(state, 2, "")
     assert text.startswith("point:") and len(text.split(":")[1].split(",")) == 64 and "candidate 2" in msg
     cfg = config_from(dict(zip(INPUTS, input_values(backend="digits", preset=None, obstacles=text))))

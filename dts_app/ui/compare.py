@@ -88,7 +88,7 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
         out = handlers.figures(res, cfg, problem.backend)
         mixture = problem.backend.reference_mixture()
         fig = out.plane if mixture is not None and mixture.dim == 2 else out.tree
-        fig.update_layout(title=f"{label} · best {_fmt(res.best_score)} · held-out {_fmt(res.heldout_score)}")
+        fig.update_layout(title=f"{label}<br>best {_fmt(res.best_score)} · held-out {_fmt(res.heldout_score)}")
         figs.append(fig)
         cr = (res.metrics or {}).get("collision_rate")
         rows.append(
@@ -103,7 +103,9 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
                 reason or res.message,
             ]
         )
-    budget_fig = compare_budget_figure({lab: r[2].curve for lab, r in zip(labels, runs)})
+    from .render import budget_curve
+
+    budget_fig = compare_budget_figure({lab: budget_curve(r[2]) for lab, r in zip(labels, runs)})
     a, b = runs[0][2], runs[1][2]
     verdict = _verdict(labels, a, b)
     status = f"**compared** at {shared:,} NFEs, seed {cfg_a.seed}: {verdict}"

@@ -43,44 +43,48 @@ def gpu_decorator(fn):
     return spaces.GPU(fn)
 
 
-def _views(gr) -> dict:
-    """The right column's views (inside the current Blocks context)."""
+def _views(gr, first: dict) -> dict:
+    """The right column's views (inside the current Blocks context); ``first`` holds the
+    default answer's values, drawn with the page itself (no round trip before first paint)."""
     v: dict[str, Any] = {}
-    v["status"] = gr.Markdown("Press **Run** (or release a slider) to search.", elem_id="status")
+    v["status"] = gr.Markdown(first.get("status") or "Press **Run** (or release a slider) to search.", elem_id="status")
     with gr.Row():
-        v["tree"] = gr.Plot(label="candidate tree (click a node to inspect it)", elem_id="tree-plot")
-        v["plane"] = gr.Plot(label="true plane (2-D gmm): click to place an obstacle", elem_id="plane-plot")
+        v["tree"] = gr.Plot(first.get("tree"), label="candidate tree (click a node to inspect it)", elem_id="tree-plot")
+        v["plane"] = gr.Plot(first.get("plane"), label="true plane (2-D gmm): click to place an obstacle", elem_id="plane-plot")
     with gr.Row():
-        v["trajectories"] = gr.Plot(label="score and distance trajectories", elem_id="traj-plot")
-        v["embedding"] = gr.Plot(label="paths in latent space", elem_id="embed-plot")
+        v["trajectories"] = gr.Plot(first.get("trajectories"), label="score and distance trajectories", elem_id="traj-plot")
+        v["embedding"] = gr.Plot(first.get("embedding"), label="paths in latent space", elem_id="embed-plot")
     with gr.Row():
         with gr.Column():
-            v["gallery"] = gr.Plot(label="final candidates", elem_id="gallery-plot")
+            v["gallery"] = gr.Plot(first.get("gallery"), label="final candidates", elem_id="gallery-plot")
             v["images"] = gr.Gallery(
-                label="final images (select one, then 'mark … as obstacle')",
-                columns=8,
+                label="final images: search score · held-out score (select one, then mark it as an obstacle)",
+                columns=4,
                 height="auto",
                 object_fit="contain",
                 visible=False,
                 elem_id="images",
             )
-        v["budget"] = gr.Plot(label="budget", elem_id="budget-plot")
+        v["budget"] = gr.Plot(first.get("budget"), label="budget", elem_id="budget-plot")
     with gr.Row():
-        v["hacking"] = gr.Plot(label="verifier hacking: search vs held-out score", elem_id="hacking-plot")
+        v["hacking"] = gr.Plot(first.get("hacking"), label="verifier hacking: search vs held-out score", elem_id="hacking-plot")
         with gr.Column():
             v["node_md"] = gr.Markdown("Click a node of the tree to see it here.", elem_id="node-detail")
             v["node_img"] = gr.Image(label="x̂0 of the clicked node", visible=False, height=160, elem_id="node-image")
-    v["ledger"] = gr.Dataframe(headers=["counter", "value"], label="ledger", interactive=False)
+    v["ledger"] = gr.Dataframe(first.get("ledger"), headers=["counter", "value"], label="ledger", interactive=False)
     return v
 
 
-def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
+def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, first_view: bool | None = None):
     """Build the app.
 
     Args:
         handlers: the handler object (a fresh one by default).
-        umap_warmup: start the background warm-ups: the default view, the default
-            backend's verifiers, and UMAP (tests turn them off).
+        umap_warmup: start the background warm-ups: the default backend's verifiers
+            and UMAP (tests turn them off).
+        first_view: compute the default answer now (a few seconds) and build the page
+            with it, so a visitor sees every view as soon as the page is drawn
+            (default: as ``umap_warmup``; without it the page asks on load).
 
     Returns:
         A ``gr.Blocks`` with queueing configured.
@@ -96,13 +100,21 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         handlers = AppHandlers(embedder=UmapEmbedder())
     limits = handlers.limits
     configure_threads(limits.concurrency)  # torch threads × concurrent searches ≤ cores
+    first: dict[str, Any] = {}
+    initial = SessionState()
+    if umap_warmup if first_view is None else first_view:
+        t = handlers.first_view()  # seeded and pure: every visitor gets the same default answer
+        if str(t[1]).startswith("**"):
+            first = dict(zip(Outputs.NAMES, t[1:]))
+            initial = t[0]
+    elif umap_warmup:
+        handlers.warm_up()  # the default backend and verifiers
     if umap_warmup:
-        handlers.warm_up()  # the default view, backend and verifiers
         if handlers.embedder is not None:
             handlers.embedder.warm_up_async()
     d = SearchConfig()
     with gr.Blocks(title="DTS Explorer") as demo:
-        state = gr.State(SessionState())
+        state = gr.State(initial)  # copied per session
         gr.Markdown(
             "# DTS Explorer\nInference-time search in flow models: watch candidates branch, get scored, "
             "and steer around obstacles. On the Gaussian mixture, releasing η, Q*, N or M re-runs the search."
@@ -112,7 +124,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
             with gr.Column(scale=1, min_width=320):
                 c, e = build_controls(gr, handlers, d)
             with gr.Column(scale=3):
-                v = _views(gr)
+                v = _views(gr, first)
                 with gr.Accordion("Compare two settings at the same budget and seed", open=False, elem_id="compare"):
                     with gr.Row():
                         algo_b = gr.Dropdown(
@@ -192,11 +204,12 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
             backend = vals.get("backend")
             spec = BACKENDS.get(backend) if isinstance(backend, str) else None
             vs = verifiers_for(backend) if spec is not None else []
-            names, _ = targets_for(handlers, backend, vals.get("preset")) if spec is not None else ([], None)
+            names, t0 = targets_for(handlers, backend, vals.get("preset")) if spec is not None else ([], None)
             try:
                 label = target_value(vals.get("target"))  # the dropdown's values are the targets themselves
             except ConfigError:
                 label = vals.get("target")
+            label = t0 if label is None else label  # None: the backend's default target
             choices = {"preset": list(spec.presets) if spec else None, "target": names, "verifier": vs, "heldout": vs}
             out = []
             for k in INPUTS:
@@ -225,6 +238,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True):
         async def on_load(request: gr.Request):
             """The first view: the cached default answer, or the settings of a link."""
             params = handlers.from_query(getattr(request, "query_params", None))
+            if not params and first:  # the page was built with the default answer
+                return (gr.skip(),) * (len(outputs) + len(controls))
             if not params:
                 return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(None))
             vals = dict(zip(INPUTS, input_values()))

@@ -16,7 +16,7 @@ from typing import Any
 from ..config import SearchConfig
 from .limits import Limits
 
-__all__ = ["GALLERY_MAX", "Outputs", "approx_bytes", "decimate", "live_tree", "note_figure", "render"]
+__all__ = ["GALLERY_MAX", "Outputs", "budget_curve", "approx_bytes", "decimate", "live_tree", "note_figure", "render"]
 
 GALLERY_MAX = 16  # final images shown
 
@@ -266,9 +266,7 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
         out.images = []
     out.hacking = hacking_figure(hacking_summary(cands[: limits.draw_nodes], result.ledger.denoiser_nfe))
     out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics)
-    curve = result.curve
-    scored = len({n for n, v in curve if v is not None}) > 2
-    out.budget = anytime_figure(curve if scored else _finals_curve(cands, result.ledger.denoiser_nfe), _sweep(cfg))
+    out.budget = anytime_figure(budget_curve(result, cands), _sweep(cfg))
     return out
 
 
@@ -278,6 +276,17 @@ def _top(cands: list[dict], cap: int, best: int | None) -> list[dict]:
         return cands
     ranked = sorted(cands, key=lambda c: (c["node_id"] != best, -(c["score"] if c["score"] is not None else float("-inf"))))
     return sorted(ranked[:cap], key=lambda c: c["node_id"])
+
+
+def budget_curve(result, cands: list[dict] | None = None) -> list[tuple[float, float | None]]:
+    """The run's best score against NFEs: its anytime curve, or, when the candidates all
+    finished in one or two steps (a batched best-of-N), the best of the first k finished
+    candidates at k/K of the NFEs."""
+    curve = result.curve
+    if len({n for n, v in curve if v is not None}) > 2:
+        return curve
+    cands = cands if cands is not None else [c.to_dict() for c in result.candidates]
+    return _finals_curve(cands, result.ledger.denoiser_nfe)
 
 
 def _finals_curve(cands: list[dict], total: int) -> list[tuple[float, float]]:

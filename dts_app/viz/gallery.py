@@ -91,5 +91,5 @@ def image_gallery(candidates: list, best_node: int | None = None) -> list[tuple[
             a = (a + 1) / 2
         a = (np.clip(a, 0, 1) * 255).astype(np.uint8)
         held_s = "–" if held is None else f"{held:.3g}"
-        out.append((upscale_nearest(a), f"{'★ ' if node == best_node else ''}score {score:.3g} · held-out {held_s}"))
+        out.append((upscale_nearest(a), f"{'★ ' if node == best_node else ''}{score:.3g} · {held_s}"))  # search · held-out
     return out

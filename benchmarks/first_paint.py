@@ -1,0 +1,147 @@
+"""Fast first paint: how long after navigation the default view is drawn in a browser.
+
+Starts the app as ``app.py`` does (warm-ups on), waits until the server's first view is
+cached, then opens the page ``--runs`` times in fresh Chromium pages (Debian's
+``/usr/bin/chromium`` via Playwright) and records, from the browser's own clock
+(``performance.now()``, 0 = navigation start): DOMContentLoaded, and the moment every
+default view (tree, plane, trajectories, embedding, final candidates, budget, hacking)
+has its plot drawn and the status says "finished". Goal: < 1.5 s. A slider release while
+UMAP warms up is timed too (UMAP never blocks a slider: it answers with PCA).
+
+Side by side, in the same browser, it times a reference page: a bare Gradio app with one
+small plotly figure (what any Gradio plot costs on this machine before our views add
+anything), so the figures can be read on machines of any speed.
+
+    .venv/bin/python benchmarks/first_paint.py [--runs 5] [--out benchmarks/results/first_paint.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+VIEWS = ("tree-plot", "plane-plot", "traj-plot", "embed-plot", "gallery-plot", "budget-plot", "hacking-plot")
+# a view is drawn once plotly has rendered its data into the figure's element
+DRAWN = "() => " + " && ".join(f"((document.querySelector('#{v} .js-plotly-plot') || {{}})._fullData || []).length > 0" for v in VIEWS)
+DRAWN += " && (document.querySelector('#status') || {innerText: ''}).innerText.includes('finished')"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reference_page(port: int):
+    """A bare Gradio page with one small plot, launched on ``port``."""
+    import gradio as gr
+    import plotly.graph_objects as go
+
+    with gr.Blocks() as ref:
+        gr.Plot(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])), elem_id="ref-plot")
+    ref.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return ref
+
+
+REF_DRAWN = "() => ((document.querySelector('#ref-plot .js-plotly-plot') || {})._fullData || []).length > 0"
+
+
+def timed(browser, url: str, drawn: str) -> dict:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url, wait_until="commit")
+    page.wait_for_function(drawn, timeout=120_000, polling=20)
+    out = {
+        "all_views_drawn_ms": round(page.evaluate("performance.now()"), 1),
+        "dom_content_loaded_ms": round(page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"), 1),
+        "load_event_ms": round(page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"), 1),
+    }
+    return out, page
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "first_paint.json"))
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from dts_app.ui.handlers import AppHandlers
+    from dts_app.ui.layout import build_demo
+    from dts_app.viz.embedding import UmapEmbedder
+
+    t_start = time.perf_counter()
+    handlers = AppHandlers(embedder=UmapEmbedder())
+    demo = build_demo(handlers)  # starts the warm-ups, as app.py does
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    while handlers._first is None and time.perf_counter() - t_start < 300:
+        time.sleep(0.1)
+    warm_s = time.perf_counter() - t_start
+    url = f"http://127.0.0.1:{port}/"
+    ref_port = free_port()
+    ref = reference_page(ref_port)
+    runs, refs = [], []
+    slider = None
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            for i in range(args.runs + 1):  # the first page load warms the browser's caches; not counted
+                r, rp = timed(browser, f"http://127.0.0.1:{ref_port}/", REF_DRAWN)  # interleaved, side by side
+                rp.close()
+                one, page = timed(browser, url, DRAWN)
+                if i:
+                    runs.append(one)
+                    refs.append(r)
+                if i == args.runs and slider is None:  # a slider release (UMAP may still be warming up)
+                    box = page.get_by_label("number input for N: candidates")
+                    t0 = page.evaluate("performance.now()")
+                    box.fill("4")
+                    box.press("Enter")
+                    box.blur()
+                    page.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=60_000)
+                    slider = round(page.evaluate("performance.now()") - t0, 1)
+                page.close()
+            browser.close()
+    finally:
+        demo.close()
+        ref.close()
+    times = [r["all_views_drawn_ms"] for r in runs]
+    ref_times = [r["all_views_drawn_ms"] for r in refs]
+    out = {
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "chromium": "/usr/bin/chromium (Debian), headless, --disable-gpu",
+        "server_warm_up_s": round(warm_s, 2),
+        "umap_ready_at_end": handlers.embedder.ready.is_set(),
+        "runs": runs,
+        "reference_runs": refs,
+        "reference": "a bare Gradio page with one 3-point plotly figure, loaded just before each app page",
+        "reference_drawn_ms_median": statistics.median(ref_times),
+        "ratio_app_vs_reference_median": round(statistics.median(t / r for t, r in zip(times, ref_times)), 3),
+        "all_views_drawn_ms_median": statistics.median(times),
+        "all_views_drawn_ms_max": max(times),
+        "goal_ms": 1500,
+        "met": max(times) < 1500,
+        "slider_release_n_to_redraw_ms": slider,
+        "load_average": os.getloadavg(),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(f"first paint: median {out['all_views_drawn_ms_median']:.0f} ms, max {out['all_views_drawn_ms_max']:.0f} ms "
+          f"(goal < 1500); a bare one-plot Gradio page: {out['reference_drawn_ms_median']:.0f} ms "
+          f"(ratio {out['ratio_app_vs_reference_median']}); slider redraw {slider} ms; server warm-up {warm_s:.1f} s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
