@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile-budget", type=float, default=150.0, help="Stop compiling new shapes after this many seconds.")
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument("--peak-tflops", type=float, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own).")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/real_models_<device>.json).")
     args = p.parse_args(argv)
 
@@ -232,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     from dts_app.search.registry import ALGORITHMS
 
     device = pick_device(args.device)
-    if device.type == "cpu":
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    elif device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     batches = [int(b) for b in args.batches.split(",")] if args.batches else [1, 4, 16, 64] + ([256] if device.type == "cuda" else [])
     peak, peak_note = device_peak(device, args.peak_tflops)
@@ -282,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         nfe = pairs[0]["engine_best_of_n"]["nfe"]
         # search algorithms against best-of-N at the same NFE budget, interleaved side by side
         contenders = {"paths": ("paths", {}), "tree": ("tree", {"batch": args.n}), "tree_batch1": ("tree", {"batch": 1}),
-                      "smc": ("smc", {"sde_gamma": 1.0})}  # fmt: skip
+                      "smc": ("smc", {"sde_gamma": 1.0}),
+                      # Fk-Diffusion-Steering scores and resamples at intervals; every 5 of 50 steps here
+                      "smc_every5": ("smc", {"sde_gamma": 1.0, "resample_every": 5})}  # fmt: skip
         for key, (algo, extra) in contenders.items():
             if algo not in ALGORITHMS:
                 out[key] = {"available": False, "note": f"{algo!r} is not in search.registry.ALGORITHMS"}
@@ -327,7 +332,7 @@ def summary(out: dict) -> str:
     v = med(p["engine_best_of_n"]["verifier_share"] for p in pairs)
     lines.append(f"| verifier share of engine time | {100 * v:.1f}% |")
     for key, label in (("paths", "paths"), ("tree", f"tree, batch {out['config']['n']}"), ("tree_batch1", "tree, batch 1"),
-                       ("smc", "smc")):  # fmt: skip
+                       ("smc", "smc, scored every step"), ("smc_every5", "smc, scored every 5 steps")):  # fmt: skip
         r = out.get(key, {})
         lines.append(f"| {label} / best-of-n throughput (goal ≥ 0.85) | {r['throughput_ratio']:.3f} |" if "throughput_ratio" in r
                      else f"| {label} | {r.get('note', 'not measured')} |")  # fmt: skip
