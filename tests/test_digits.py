@@ -45,6 +45,15 @@ def test_shapes_ranges_and_cfg_cost(backend):
     assert eng.ledger.denoiser_nfe == 6 * 8 * 2  # classifier-free guidance: 2 forwards per image
     eng1, _ = _samples(backend, 3, 6, guidance=1.0, steps=8)
     assert eng1.ledger.denoiser_nfe == 6 * 8
+    # guidance 0 is the unconditional model exactly (v_u + 0·(v_c − v_u)), at one forward
+    eng0, _ = _samples(backend, 3, 6, guidance=0.0, steps=8)
+    assert eng0.ledger.denoiser_nfe == 6 * 8
+    x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    v0 = backend.velocity(x, 0.7, backend.condition(3, 0.0))
+    vu = backend.velocity(x, 0.7, backend.condition(None))
+    v2 = backend.velocity(x, 0.7, backend.condition(3, 2.0))
+    v1 = backend.velocity(x, 0.7, backend.condition(3, 1.0))
+    assert torch.equal(v0, vu) and torch.allclose(v2, vu + 2.0 * (v1 - vu), atol=1e-5)
 
 
 def test_per_class_recognition(backend):

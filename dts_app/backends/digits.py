@@ -73,6 +73,8 @@ class DigitsBackend(Backend):
         labels = torch.full((b,), int(cond.value), dtype=torch.long)
         if cond.guidance == 1.0:
             return self.unet(x, ts, class_labels=labels).sample
+        if cond.guidance == 0.0:  # v_u + 0·(v_c − v_u): the unconditional velocity, one forward
+            return self.unet(x, ts, class_labels=torch.full_like(labels, NULL_CLASS)).sample
         both = self.unet(
             torch.cat([x, x]), torch.cat([ts, ts]), class_labels=torch.cat([labels, torch.full_like(labels, NULL_CLASS)])
         ).sample
@@ -80,7 +82,7 @@ class DigitsBackend(Backend):
         return v_u + cond.guidance * (v_c - v_u)
 
     def forwards_per_call(self, cond: Condition) -> int:
-        return 2 if (cond.value is not None and cond.guidance != 1.0) else 1
+        return 2 if (cond.value is not None and cond.guidance not in (0.0, 1.0)) else 1
 
     def decode(self, x0: Tensor) -> Tensor:
         """Images ``[B, 1, 8, 8]`` in [0, 1]."""
