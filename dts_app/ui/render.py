@@ -9,6 +9,7 @@ streamed run sends while it grows.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -305,17 +306,28 @@ def _finals_curve(cands: list[dict], total: int) -> list[tuple[float, float]]:
 def _sweep(cfg: SearchConfig):
     """The stored sweep of this backend/preset (``benchmarks/results/sweep_<preset>/
     sweep.json``, written by ``python -m dts_app sweep``) as a scaling figure, if any and
-    if it used the same verifier."""
-    import json
+    if it used the same verifier (read and drawn once per file version and verifier)."""
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / f"sweep_{cfg.preset}" / "sweep.json"
     if cfg.backend != "gmm" or not path.is_file():
         return None
     try:
-        sweep = json.loads(path.read_text())
+        return _sweep_figure(str(path), path.stat().st_mtime_ns, cfg.backend, cfg.verifier)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _sweep_figure(path: str, mtime_ns: int, backend: str, verifier: str):
+    """The scaling figure of one stored sweep (the views only read its traces)."""
+    import json
+
+    try:
+        with open(path) as f:
+            sweep = json.load(f)
         scfg = sweep.get("config", {})
-        if scfg.get("backend", "gmm") != cfg.backend or scfg.get("verifier", cfg.verifier) != cfg.verifier:
+        if scfg.get("backend", "gmm") != backend or scfg.get("verifier", verifier) != verifier:
             return None
         from ..viz.scaling import scaling_figure
 

@@ -20,7 +20,6 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 __all__ = [
     "spearman",
@@ -225,21 +224,32 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
     axis, ``pick: search score``) and held-out score (right y axis, ``pick: held-out``) with
     the oracle's pick dashed (``oracle pick: held-out``, right axis).
     """
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        specs=[[{}, {"secondary_y": True}]],
-        subplot_titles=("each candidate", "along the budget"),
-        horizontal_spacing=0.12,
-    )
+    # two panels laid out by hand (x/y left; x2/y2 right with y3 on its right side):
+    # plotly's make_subplots costs ~40 ms per figure, every request
+    traces: list = []
+    notes: list[dict] = [
+        dict(
+            text="each candidate", x=0.21, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom", showarrow=False
+        ),
+        dict(
+            text="along the budget",
+            x=0.79,
+            y=1.0,
+            xref="paper",
+            yref="paper",
+            xanchor="center",
+            yanchor="bottom",
+            showarrow=False,
+        ),
+    ]
     verdict = hacking_verdict(summary)
     n = summary["n"]
     if n == 0:
-        fig.add_annotation(text="no finished candidates", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+        notes.append(dict(text="no finished candidates", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False))
     s, h, ids = summary["scores"], summary["heldout"], summary["node_ids"]
     pts = [i for i in range(n) if h[i] is not None]
     if pts:
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[s[i] for i in pts],
                 y=[h[i] for i in pts],
@@ -249,16 +259,14 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                 text=[f"node {ids[i]}<br>search {s[i]:.4g}<br>held-out {h[i]:.4g}" for i in pts],
                 hoverinfo="text",
             ),
-            row=1,
-            col=1,
         )
     elif n:
-        fig.add_annotation(
-            text="no held-out scores", x=0.2, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=13)
+        notes.append(
+            dict(text="no held-out scores", x=0.2, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=13))
         )
     c = summary["chosen"]
     if c is not None and h[c] is not None:
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[s[c]],
                 y=[h[c]],
@@ -268,12 +276,10 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                 text=[f"chosen: node {ids[c]}<br>search {s[c]:.4g}<br>held-out {h[c]:.4g}"],
                 hoverinfo="text",
             ),
-            row=1,
-            col=1,
         )
     b = summary["budget"]
     if b["x"]:
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=b["x"],
                 y=b["score"],
@@ -281,13 +287,12 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                 name="pick: search score",
                 line=dict(color="#2c7fb8", shape="hv"),
                 text=[f"node {ids[p]}" for p in b["pick"]],
+                xaxis="x2",
+                yaxis="y2",
             ),
-            row=1,
-            col=2,
-            secondary_y=False,
         )
         if any(v is not None for v in b["heldout"]):
-            fig.add_trace(
+            traces.append(
                 go.Scatter(
                     x=b["x"],
                     y=b["heldout"],
@@ -295,33 +300,35 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                     name="pick: held-out",
                     line=dict(color="#c0392b", shape="hv"),
                     text=[f"node {ids[p]}" for p in b["pick"]],
+                    xaxis="x2",
+                    yaxis="y3",
                 ),
-                row=1,
-                col=2,
-                secondary_y=True,
             )
-            fig.add_trace(
+            traces.append(
                 go.Scatter(
                     x=b["x"],
                     y=b["oracle"],
                     mode="lines",
                     name="oracle pick: held-out",
                     line=dict(color="#c0392b", dash="dash", width=1, shape="hv"),
+                    xaxis="x2",
+                    yaxis="y3",
                 ),
-                row=1,
-                col=2,
-                secondary_y=True,
             )
-    fig.update_xaxes(title_text="search score", row=1, col=1)
-    fig.update_yaxes(title_text="held-out score", row=1, col=1)
-    fig.update_xaxes(title_text=b["unit"], row=1, col=2)
-    fig.update_yaxes(title_text="search score of the pick", row=1, col=2, secondary_y=False)
-    fig.update_yaxes(title_text="held-out score", row=1, col=2, secondary_y=True)
-    fig.update_layout(
-        title=dict(text=_wrap(verdict), font=dict(size=13)),
-        uirevision=uirevision,
-        height=420,
-        margin=dict(l=50, r=50, t=70, b=40),
-        legend=dict(orientation="h", y=-0.2),
+    fig = go.Figure(
+        data=traces,
+        layout=dict(
+            xaxis=dict(domain=[0.0, 0.42], title=dict(text="search score")),
+            yaxis=dict(title=dict(text="held-out score")),
+            xaxis2=dict(domain=[0.58, 1.0], anchor="y2", title=dict(text=b["unit"])),
+            yaxis2=dict(anchor="x2", title=dict(text="search score of the pick")),
+            yaxis3=dict(anchor="x2", overlaying="y2", side="right", title=dict(text="held-out score")),
+            annotations=notes,
+            title=dict(text=_wrap(verdict), font=dict(size=13)),
+            uirevision=uirevision,
+            height=420,
+            margin=dict(l=50, r=50, t=95, b=40),
+            legend=dict(orientation="h", y=-0.2),
+        ),
     )
     return fig
