@@ -1,0 +1,92 @@
+"""A public (Space-mode) server under varied traffic keeps its memory flat and its log
+clean: the CI-sized run of ``benchmarks/space_memory.py`` (whose functions it imports).
+
+``app.py`` runs in a subprocess with ``DTS_MODE=space``; a seeded mix of requests (gmm
+over every preset and algorithm, small digits runs, invalid values, model ids a Space
+must refuse, distinct model strings, compare, stop) goes through ``gradio_client`` from
+client sessions that come and go. Every answer is a result or one clear ⚠️ line, no
+traceback from app code reaches the server log, and the server's RSS after the warm-up
+grows by at most 10 %.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WARMUP = 20  # imports, the digits model, every verifier fit, UMAP on each shape: the baseline comes after them
+MEASURED = 40  # requests after the baseline (about 90 s in all on 2 cores)
+SEED = 1
+#: RSS may grow by 10 % after the warm-up: the issue's bound. On 2 cores this plan ends
+#: at ×1.02–1.07 (benchmarks/results/space_memory.json explains it: mostly glibc keeping
+#: freed heap after the largest figures, which malloc_trim gives back, plus gradio's
+#: per-session component table); run to run the allocator moves it by a few %. At this
+#: size the bound catches about 2 MB or more kept per request (a search result or a
+#: figure set per request, a model loaded per request); slower leaks such as the
+#: audit's 2.7 MB per distinct verifier-model string show in the 200-request benchmark.
+TOLERANCE = 1.10
+
+
+def _benchmark():
+    name = "space_memory"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "space_memory.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # (dataclasses look their module up by name)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+sm = _benchmark()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """``app.py`` in space mode on a free port: ``(process, url, log path)``."""
+    log = tmp_path_factory.mktemp("space") / "server.log"
+    proc, url = sm.start_server(log)
+    try:
+        sm.settle(proc.pid, timeout=90)  # the start-up warm-ups (default backend, UMAP's JIT) end first
+        yield proc, url, log
+    finally:
+        sm.stop_server(proc)
+
+
+def test_plan_is_varied_and_seeded():
+    from dts_app.backends.registry import BACKENDS
+    from dts_app.search.registry import ALGORITHMS
+
+    asks = sm.plan(WARMUP + MEASURED, seed=SEED)
+    assert [a.args for a in asks] == [a.args for a in sm.plan(WARMUP + MEASURED, seed=SEED)]
+    kinds = {a.kind for a in asks}
+    assert kinds >= {"gmm", "digits", "invalid", "model-string", "compare"}, kinds
+    assert {a.endpoint for a in asks} >= {*sm.SEARCH, "/compare"}
+    gmm = [a.args for a in asks if a.kind == "gmm"]
+    assert {v[1] for v in gmm} == set(BACKENDS["gmm"].presets) and {v[3] for v in gmm} == set(ALGORITHMS)
+
+
+def test_tracebacks_are_counted_by_where_they_come_from():
+    app = 'Traceback (most recent call last):\n  File "/x/dts_app/ui/handlers.py", line 3, in run\n    f()\nValueError: x\n'
+    lib = 'Traceback (most recent call last):\n  File "/x/site-packages/uvicorn/server.py", line 1\nOSError: y\n'
+    assert sm.tracebacks("start\n" + app + "ok\n" + lib) == (2, 1, [app.rstrip("\n")])
+    assert sm.tracebacks("all good\n")[:2] == (0, 0)
+
+
+def test_space_server_stays_flat_and_clean(served):
+    proc, url, log = served
+    asks = sm.plan(WARMUP + MEASURED, seed=SEED)
+    rep = sm.drive(url, proc.pid, asks, warmup=WARMUP, every=20, session_every=10, log=lambda *_: None)
+    total, app, blocks = sm.tracebacks(log.read_text(errors="replace"))
+    assert app == 0, blocks[0]
+    assert not rep.bad_answers, rep.bad_answers  # every answer: a result or one clear ⚠️ line
+    assert not rep.client_errors, rep.client_errors  # nothing refused by gradio before the app saw it
+    assert rep.requests == WARMUP + MEASURED and rep.results >= MEASURED // 2 and rep.rejections >= 5
+    base, final = sm.baseline_and_final(rep, WARMUP)
+    steps = sm.largest_steps(rep, asks, WARMUP, k=3)
+    assert final <= TOLERANCE * base, f"RSS {base:.1f} MB after the warm-up, {final:.1f} MB at the end: {rep.rss_mb}; {steps}"
+    assert proc.poll() is None  # still serving
