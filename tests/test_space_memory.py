@@ -19,15 +19,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 20  # imports, the digits model, every verifier fit, UMAP on each shape: the baseline comes after them
-MEASURED = 40  # requests after the baseline (about 90 s in all on 2 cores)
+MEASURED = 40  # requests after the baseline (about 100 s in all on 2 cores)
 SEED = 1
-#: RSS may grow by 10 % after the warm-up: the issue's bound. On 2 cores this plan ends
-#: at ×1.02–1.07 (benchmarks/results/space_memory.json explains it: mostly glibc keeping
-#: freed heap after the largest figures, which malloc_trim gives back, plus gradio's
-#: per-session component table); run to run the allocator moves it by a few %. At this
-#: size the bound catches about 2 MB or more kept per request (a search result or a
-#: figure set per request, a model loaded per request); slower leaks such as the
-#: audit's 2.7 MB per distinct verifier-model string show in the 200-request benchmark.
+#: RSS may grow by 10 % after the warm-up: the issue's bound. Plain runs of this plan on
+#: 2 cores are at ×1.01–1.02 after 40 measured requests; the growth is mostly glibc
+#: keeping freed heap after the largest figures (a high-water mark: malloc_trim gives it
+#: back; one request can add 5–13 MB) plus gradio's per-session component table, see
+#: benchmarks/results/space_memory.json. At this size the bound catches about 2 MB or
+#: more kept per request (a search result, a figure set or a model per request); slower
+#: leaks, like the audit's 2.7 MB per distinct verifier-model string, show in the
+#: 200-request benchmark.
 TOLERANCE = 1.10
 
 

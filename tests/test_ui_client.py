@@ -73,6 +73,13 @@ def test_search_then_eta_changes_the_result(client):
     assert b[1] != c[1]  # a different seed draws another tree
 
 
+def test_compare_through_the_api(client):
+    out = client.predict(*values(n=4, steps=8), "smc", "", api_name="/compare")
+    assert out[0].startswith("**compared** at 32 NFEs"), out[0]
+    out = client.predict(*values(n=4, steps=8), "nope", "", api_name="/compare")  # was gradio's own choice error
+    assert out[0].startswith("⚠️ --algorithm"), out[0]
+
+
 def test_bad_input_is_a_visible_message(client):
     out = client.predict(*values(n=6, steps=8, delta_f=5, delta_b=3), api_name="/release_q_star")
     assert out[0] == "⚠️ --delta-b: must exceed --delta-f (5) so paths make progress"

@@ -217,7 +217,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
                 out.append(gr.update(value=val, choices=choices[k]) if choices.get(k) is not None else gr.update(value=val))
             return out
 
-        raw_values(controls)
+        raw_values(controls + [algo_b, changes_b])  # compare's B too: the server validates, with messages
         run_sync, stream_sync = gpu_decorator(handlers.run), gpu_decorator(handlers.stream)
         compare_sync = gpu_decorator(handlers.compare)
 
