@@ -71,11 +71,11 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
         vals_a, cfg_a, problem_a, algo_a, budget_a, _ = handlers._prepare(values)
         shared = budget_a or algo_a.max_nfe(problem_a)
         vals_b = dict(vals_a, **changes, budget=shared)
-        vals_a = dict(vals_a, budget=shared)
-        runs = []
-        for vals in (vals_a, vals_b):
-            _, cfg, problem, algo, budget, _ = handlers._prepare(tuple(vals[k] for k in INPUTS))
-            runs.append((cfg, problem, *_run(handlers, state, problem, algo, budget, cancel)))
+        _, cfg_b, problem_b, algo_b, budget_b, _ = handlers._prepare(tuple(vals_b[k] for k in INPUTS))
+        runs = [  # A's problem is the one built above, run at the shared budget
+            (cfg, problem, *_run(handlers, state, problem, algo, budget, cancel))
+            for cfg, problem, algo, budget in ((cfg_a, problem_a, algo_a, shared), (cfg_b, problem_b, algo_b, budget_b))
+        ]
     except Exception as e:
         return (state, handlers._error(e), None, None, None, None)
     if cancel.is_set():

@@ -53,6 +53,7 @@ class AppHandlers(ToolHandlers):
         self.allowlist = allowlist
         self.runs: deque = deque(maxlen=256)  # (kind, reason, seconds) of finished runs, newest last
         self._lock = threading.Lock()
+        self._first_lock = threading.Lock()  # first_view(): computed once per handler object
 
     # ---- building --------------------------------------------------------------------
     def backend(self, cfg: SearchConfig):

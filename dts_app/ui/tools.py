@@ -23,8 +23,8 @@ __all__ = ["ToolHandlers"]
 class ToolHandlers:
     """Mixin of the app's tool handlers (see the module docstring)."""
 
-    _first: tuple | None = None
-    _first_lock = threading.Lock()
+    _first: tuple | None = None  # the default answer, once computed
+    _first_lock: threading.Lock  # set by AppHandlers.__init__ (one per handler object)
 
     # ---- first paint -----------------------------------------------------------------
     def first_view(self) -> tuple:
