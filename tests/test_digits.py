@@ -129,3 +129,34 @@ def test_train_command_tiny(tmp_path):
     v = b.velocity(torch.zeros(2, 1, 8, 8), 0.5, b.condition(1, 2.0))
     assert v.shape == (2, 1, 8, 8) and torch.isfinite(v).all()
     assert main(["train-digits", "--out", str(out), "--steps", "0"]) == 2
+
+
+def test_traced_forward_is_exactly_the_eager_unet(backend):
+    """The shipped UNet runs traced, and the trace equals the eager forward bit for bit at
+    batch sizes other than the probe's (CFG doubles the batch)."""
+    from dts_app.backends.digits import NULL_CLASS, _Forward
+
+    assert isinstance(backend._net, torch.jit.ScriptModule)
+    eager = _Forward(backend.unet)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for b in (1, 8, 33):
+            x, ts = torch.randn(b, 1, 8, 8, generator=g), torch.rand(b, generator=g) * 1000
+            labels = torch.randint(0, NULL_CLASS + 1, (b,), generator=g)
+            assert torch.equal(backend._net(x, ts, labels), eager(x, ts, labels))
+
+
+def test_fast_forward_falls_back_when_a_trace_is_not_exact(monkeypatch):
+    """A network whose output depends on a Python branch over the batch size cannot be
+    traced faithfully: the check on a second batch size catches it and eager is used."""
+    from types import SimpleNamespace
+
+    from dts_app.backends.digits import _Forward, fast_forward
+
+    class Branchy(torch.nn.Module):
+        def forward(self, x, ts, class_labels=None):
+            return SimpleNamespace(sample=x * 2 if x.shape[0] > 4 else x + 1)
+
+    assert isinstance(fast_forward(Branchy(), (1, 8, 8)), _Forward)
+    monkeypatch.setenv("DTS_DIGITS_TRACE", "0")
+    assert isinstance(fast_forward(torch.nn.Identity(), (1, 8, 8)), _Forward)

@@ -11,6 +11,10 @@ in one forward (2 NFEs per image when the guidance scale ≠ 1). Latents are 1×
 
 from __future__ import annotations
 
+import logging
+import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,8 @@ from ..interpolant import as_time
 from .base import Backend, Condition, Target
 
 __all__ = ["DigitsBackend", "DEFAULT_DIR", "load_digits_backend"]
+
+log = logging.getLogger("dts_app.backends")
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "assets" / "digits"
 NULL_CLASS = 10
@@ -45,6 +51,8 @@ class DigitsBackend(Backend):
 
             raise ConfigError("--model: no digits model there (run `python -m dts_app train-digits --out DIR`)")
         self.unet = UNet2DModel.from_pretrained(unet_dir, use_safetensors=True, low_cpu_mem_usage=False).eval()
+        self.unet.requires_grad_(False)
+        self._net = fast_forward(self.unet, self.latent_shape)
         self._classifiers: dict[str, torch.nn.Module] = {}
         self._split = None
 
@@ -67,17 +75,15 @@ class DigitsBackend(Backend):
     def _velocity(self, x: Tensor, t: float | Tensor, cond: Condition) -> Tensor:
         b = x.shape[0]
         ts = as_time(t, x).reshape(b) * TIME_SCALE
+        net = self._net
         if cond.value is None:
-            labels = torch.full((b,), NULL_CLASS, dtype=torch.long)
-            return self.unet(x, ts, class_labels=labels).sample
+            return net(x, ts, torch.full((b,), NULL_CLASS, dtype=torch.long))
         labels = torch.full((b,), int(cond.value), dtype=torch.long)
         if cond.guidance == 1.0:
-            return self.unet(x, ts, class_labels=labels).sample
+            return net(x, ts, labels)
         if cond.guidance == 0.0:  # v_u + 0·(v_c − v_u): the unconditional velocity, one forward
-            return self.unet(x, ts, class_labels=torch.full_like(labels, NULL_CLASS)).sample
-        both = self.unet(
-            torch.cat([x, x]), torch.cat([ts, ts]), class_labels=torch.cat([labels, torch.full_like(labels, NULL_CLASS)])
-        ).sample
+            return net(x, ts, torch.full_like(labels, NULL_CLASS))
+        both = net(torch.cat([x, x]), torch.cat([ts, ts]), torch.cat([labels, torch.full_like(labels, NULL_CLASS)]))
         v_c, v_u = both[:b], both[b:]
         return v_u + cond.guidance * (v_c - v_u)
 
@@ -121,3 +127,46 @@ class DigitsBackend(Backend):
 
 def load_digits_backend(model: str | None = None) -> DigitsBackend:
     return DigitsBackend(model)
+
+
+class _Forward(torch.nn.Module):
+    """``(x, t·1000, labels) → velocity``: the UNet's forward with positional tensors only."""
+
+    def __init__(self, unet: torch.nn.Module):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, x: Tensor, ts: Tensor, labels: Tensor) -> Tensor:
+        return self.unet(x, ts, class_labels=labels).sample
+
+
+def fast_forward(unet: torch.nn.Module, latent_shape: tuple[int, ...]) -> Callable[[Tensor, Tensor, Tensor], Tensor]:
+    """The UNet's forward, traced with TorchScript when that is exact.
+
+    On 8×8 inputs about a third of an eager call is Python: module dispatch and diffusers'
+    per-call scan of the parameters for their dtype. A trace runs the same kernels without
+    it (32 calls at batch 8 on one thread: 0.79 s eager, 0.51 s traced, measured on this
+    project's 2-core machine). The trace is taken on a probe batch and kept only if it
+    equals the eager forward exactly on a second batch of another size (any other model,
+    ``--model DIR``, falls back the same way); ``DTS_DIGITS_TRACE=0`` turns it off.
+    """
+    forward = _Forward(unet).eval()
+    if os.environ.get("DTS_DIGITS_TRACE", "1") == "0":
+        return forward
+    g = torch.Generator().manual_seed(0)
+
+    def probe(b: int) -> tuple[Tensor, Tensor, Tensor]:
+        labels = torch.arange(b) % (NULL_CLASS + 1)
+        return torch.randn(b, *latent_shape, generator=g), torch.rand(b, generator=g) * TIME_SCALE, labels
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarnings on diffusers' shape asserts
+            traced = torch.jit.trace(forward, probe(3), check_trace=False)
+            check = probe(5)
+            if torch.equal(traced(*check), forward(*check)):
+                return traced
+        log.info("digits: the traced UNet differs from the eager one; using the eager forward")
+    except Exception as e:  # an architecture the tracer cannot follow: eager is always right
+        log.info("digits: tracing the UNet failed (%s); using the eager forward", e)
+    return forward
