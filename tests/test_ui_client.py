@@ -21,7 +21,7 @@ from dts_app.ui.handlers import input_values as values
 from dts_app.ui.limits import Limits
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-SERVED = Limits(deadline_s=30.0, max_obstacles=16, max_text=2_000, draw_nodes=2_000)
+SERVED = Limits(deadline_s=30.0, max_obstacles=16, max_text=2_000, draw_nodes=2_000, sessions=64)
 ENDPOINTS = ["/search", "/release_n", "/release_m", "/release_eta", "/release_q_star"]
 
 
@@ -78,6 +78,26 @@ def test_compare_through_the_api(client):
     assert out[0].startswith("**compared** at 32 NFEs"), out[0]
     out = client.predict(*values(n=4, steps=8), "nope", "", api_name="/compare")  # was gradio's own choice error
     assert out[0].startswith("⚠️ --algorithm"), out[0]
+
+
+def test_sessions_are_bounded_and_do_not_grow(served):
+    """Each session's table holds one entry per component however its answers alternate
+    between "keep the figures" (an error) and new figures: Gradio 6.31 added an entry,
+    holding a whole figure, at every such switch (``keep_session_slots`` fixes it). The
+    number of sessions kept is ``Limits.sessions`` (Gradio's ``state_session_capacity``)."""
+    _, demo, url = served
+    holder = demo.server_app.state_holder
+    assert demo.state_session_capacity == SERVED.sessions == holder.capacity
+    c = new_client(url)
+    sizes = []
+    for _ in range(4):
+        bad = c.predict(*values(n=2, steps=4, eta="nan"), api_name="/release_n")
+        assert bad[0].startswith("⚠️"), bad[0]
+        ok = c.predict(*values(n=2, steps=4), api_name="/release_n")
+        assert ok[0].startswith("**finished**"), ok[0]
+        session = holder.session_data[c.session_hash]
+        sizes.append((len(session.config_values), len(session.blocks_config.blocks)))
+    assert sizes[-1] == sizes[0], sizes  # before the fix: one more entry per round
 
 
 def test_bad_input_is_a_visible_message(client):

@@ -253,6 +253,19 @@ def test_limits_profiles_and_environment():
     with pytest.raises(ValueError, match="DTS_DEADLINE_S"):
         Limits.from_env({"DTS_DEADLINE_S": "nan"})
     assert threads_per_request(2, cores=2) == 1 and threads_per_request(1, cores=2) == 2 and threads_per_request(4, 16) == 4
+    assert space.sessions == 64 and Limits().sessions == 10_000  # gradio's own default, locally
+    assert Limits.from_env({"DTS_MODE": "space", "DTS_SESSIONS": "8"}).sessions == 8
+
+
+def test_configure_heap_respects_the_environment(monkeypatch):
+    import sys
+
+    from dts_app.ui.limits import configure_heap
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert configure_heap() is False  # the variable set before start-up stands
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    assert configure_heap() is (sys.platform.startswith("linux") and "glibc" in __import__("platform").libc_ver()[0])
 
 
 def test_guard_reasons():

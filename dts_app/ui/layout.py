@@ -13,8 +13,8 @@ from .clicks import CLICK_JS
 from .controls import STEPS, build_controls, demo_values, slider_kwargs, targets_for
 from .handlers import INPUTS, LIVE, AppHandlers, Outputs, input_values
 from .inputs import target_value
-from .limits import configure_threads
-from .serving import call_in_thread, client_alive, named, raw_values, stream_in_thread
+from .limits import configure_heap, configure_threads
+from .serving import call_in_thread, client_alive, keep_session_slots, named, raw_values, stream_in_thread
 from .state import SessionState
 
 __all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
@@ -100,6 +100,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         handlers = AppHandlers(embedder=UmapEmbedder())
     limits = handlers.limits
     configure_threads(limits.concurrency)  # torch threads × concurrent searches ≤ cores
+    configure_heap()  # freed figures go back to the system: no high-water plateau
     first: dict[str, Any] = {}
     initial = SessionState()
     if umap_warmup if first_view is None else first_view:
@@ -351,4 +352,12 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         opened.upload(reopen, [state, opened], outputs + controls, api_name=False)
         share_btn.click(handlers.share_query, controls, [link], api_name=False).then(None, [link], [link], js=SHARE_JS)
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
+    keep_session_slots()
+    launch = demo.launch
+
+    def launch_bounded(*args, **kwargs):  # whoever launches gets the sessions bound of the limits
+        kwargs.setdefault("state_session_capacity", limits.sessions)
+        return launch(*args, **kwargs)
+
+    demo.launch = launch_bounded
     return demo

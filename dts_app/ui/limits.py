@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
-__all__ = ["ENV", "Limits", "RunGuard", "configure_threads", "threads_per_request"]
+__all__ = ["ENV", "Limits", "RunGuard", "configure_heap", "configure_threads", "threads_per_request"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class Limits:
             torch parameters and buffers; the one in use is never evicted).
         models: ``any`` (local: load any hub id or directory you name) or ``allowlist``
             (only ids listed in ``deploy/space_models.txt``).
+        sessions: browser or API sessions whose state the server keeps (Gradio's
+            ``state_session_capacity``); the least recently used one is dropped beyond it,
+            and its next request starts afresh. Each session keeps its last answer (the
+            figures and the run), so this bounds the server's memory.
     """
 
     mode: str = "local"
@@ -69,6 +73,7 @@ class Limits:
     cache_entries: int = 16
     cache_bytes: int = 8 * 2**30
     models: str = "any"
+    sessions: int = 10_000
 
     @classmethod
     def space(cls) -> Limits:
@@ -92,6 +97,7 @@ class Limits:
             cache_entries=8,
             cache_bytes=2 * 2**30,
             models="allowlist",
+            sessions=64,
         )
 
     @classmethod
@@ -169,6 +175,7 @@ ENV: dict[str, str] = {
     "cache_entries": "DTS_CACHE_ENTRIES",
     "cache_bytes": "DTS_CACHE_BYTES",
     "models": "DTS_MODELS",
+    "sessions": "DTS_SESSIONS",
 }
 
 
@@ -260,6 +267,28 @@ def configure_threads(concurrency: int) -> int:
             pass
         _THREADS_SET = True
     return torch.get_num_threads()
+
+
+def configure_heap(threshold: int = 128 * 1024) -> bool:
+    """Hand large freed blocks back to the system (glibc only; once per process).
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), so
+    after the biggest figure requests, later ones of that size come from a heap that
+    never shrinks: the server's memory stays at its high-water mark. Fixing the threshold
+    at ``threshold`` bytes (``mallopt(M_MMAP_THRESHOLD)``, what ``MALLOC_MMAP_THRESHOLD_``
+    does when set before start-up) maps every block of that size or more on its own and
+    unmaps it when freed. Left alone when the variable is set. Returns True when set.
+    """
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux") or os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, int(threshold)))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
+        return False
 
 
 def _cores() -> int:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-__all__ = ["POLL_S", "call_in_thread", "client_alive", "named", "raw_values", "stream_in_thread"]
+__all__ = ["POLL_S", "call_in_thread", "client_alive", "keep_session_slots", "named", "raw_values", "stream_in_thread"]
 
 POLL_S = 0.2  # seconds between two looks at the client's connection
 
@@ -112,3 +112,37 @@ def raw_values(components: Sequence[Any]) -> None:
 
 def _passthrough(payload: Any) -> Any:
     return payload
+
+
+def keep_session_slots() -> bool:
+    """Stop Gradio's per-session component table from growing at every update.
+
+    When an event answers ``gr.skip()`` or ``gr.update(...)`` for an output, Gradio (6.31)
+    stores a fresh copy of that component in the session under the output's id, but the
+    copy carries a new id of its own; the next answer with a value for that output is
+    then filed under the copy's id, as a new entry that keeps the value. A session whose
+    outputs alternate between "keep" and a figure (an error, then a run, then an error…)
+    grows by one entry holding a whole figure each time. The copy is given its slot's id
+    here, so an update replaces the entry in place. Idempotent; returns True when the
+    fix is (now) installed, False on a Gradio without this session store.
+    """
+    try:
+        from gradio import state_holder
+        from gradio.blocks import Block
+    except ImportError:  # pragma: no cover - gradio is a dependency of the app
+        return False
+    cls = getattr(state_holder, "SessionState", None)
+    if cls is None or not hasattr(cls, "__setitem__"):
+        return False
+    if getattr(cls.__setitem__, "_dts_keeps_slots", False):
+        return True
+    original = cls.__setitem__
+
+    def setitem(self, key, value):
+        if isinstance(value, Block) and getattr(value, "_id", key) != key:
+            value._id = key  # the copy made for an update keeps its slot's id
+        original(self, key, value)
+
+    setitem._dts_keeps_slots = True
+    cls.__setitem__ = setitem
+    return True
