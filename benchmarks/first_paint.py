@@ -38,6 +38,16 @@ DRAWN = "() => " + " && ".join(
     f"((document.querySelector('#{v} .js-plotly-plot') || {{}})._fullData || []).length > 0" for v in VIEWS
 )
 DRAWN += " && (document.querySelector('#status') || {innerText: ''}).innerText.includes('finished')"
+# a timeline from the page's own clock: when Gradio had mounted the layout (the status line
+# is in the page) and when each view was first drawn, polled at every animation frame
+TIMELINE = (
+    "window.__paint = {}; const VIEWS = " + json.dumps(list(VIEWS)) + ";"
+    " (function poll() { const now = performance.now(), P = window.__paint;"
+    " if (!P.mounted && document.querySelector('#status')) P.mounted = now;"
+    " for (const v of VIEWS) { if (!P[v]) { const el = document.querySelector('#' + v + ' .js-plotly-plot');"
+    " if (el && (el._fullData || []).length) P[v] = now; } }"
+    " requestAnimationFrame(poll); })();"
+)
 
 
 def free_port() -> int:
@@ -62,10 +72,16 @@ REF_DRAWN = "() => ((document.querySelector('#ref-plot .js-plotly-plot') || {}).
 
 def timed(browser, url: str, drawn: str) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(TIMELINE)
     page.goto(url, wait_until="commit")
     page.wait_for_function(drawn, timeout=120_000, polling=20)
+    now = round(page.evaluate("performance.now()"), 1)
+    marks = page.evaluate("window.__paint || {}")
     out = {
-        "all_views_drawn_ms": round(page.evaluate("performance.now()"), 1),
+        "all_views_drawn_ms": now,
+        "layout_mounted_ms": round(marks["mounted"], 1) if "mounted" in marks else None,
+        "first_view_drawn_ms": round(min((marks[v] for v in VIEWS if v in marks), default=now), 1),
+        "view_drawn_ms": {v: round(marks[v], 1) for v in VIEWS if v in marks},
         "dom_content_loaded_ms": round(
             page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"), 1
         ),
