@@ -60,3 +60,56 @@ def test_slider_release_redraws_and_stop_works():
             browser.close()
     finally:
         demo.close()
+
+
+def test_static_first_paint_then_live_plots():
+    """The page is built with image snapshots of the default views (no plotly needed to
+    see them); the load event then imports plotly.js once and swaps in the live figures.
+    A link with settings still runs its own view."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from playwright.sync_api import sync_playwright
+
+    from dts_app.ui.handlers import AppHandlers
+    from dts_app.ui.layout import build_demo
+
+    demo = build_demo(AppHandlers(), umap_warmup=False, first_view=True)
+    if not demo.static_views:
+        pytest.skip("kaleido could not render snapshots here")
+    assert demo.static_views == sorted(["tree", "trajectories", "embedding", "plane", "gallery", "budget", "hacking"])
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    views = ["tree-plot", "plane-plot", "traj-plot", "embed-plot", "gallery-plot", "budget-plot", "hacking-plot"]
+    shown = "() => " + " && ".join(
+        f"(((document.querySelector('#{v} [data-testid=matplotlib] img') || {{}}).naturalWidth || 0) > 0"
+        f" || !!document.querySelector('#{v} .js-plotly-plot'))"
+        for v in views
+    )
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.add_init_script(  # did any view show its snapshot before plotly drew it?
+                "window.__snap = false; (function poll() { if (document.querySelector("
+                "'[id$=\"-plot\"] [data-testid=matplotlib] img')) window.__snap = true;"
+                " requestAnimationFrame(poll); })();"
+            )
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+            page.wait_for_function(shown, timeout=60_000)
+            assert "finished" in page.locator("#status").inner_text()  # the default answer, baked in
+            live = " && ".join(
+                f"((document.querySelector('#{v} .js-plotly-plot') || {{}})._fullData || []).length > 0" for v in views
+            )
+            page.wait_for_function(f"() => {live}", timeout=90_000)
+            assert page.evaluate("window.__snap")
+            assert page.locator("[data-testid=matplotlib] img").count() == 0  # every snapshot was replaced
+            assert "264 nodes" in page.locator("#tree-plot .gtitle").first.text_content()
+            chunks = page.evaluate(
+                "performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('PlotlyPlot'))"
+            )
+            assert len(chunks) == 1, chunks  # imported once: the page script and the plots share it
+            # a link with settings runs its own view over the snapshots
+            page.goto(f"http://127.0.0.1:{port}/?n=4", wait_until="domcontentloaded")
+            page.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=90_000)
+            browser.close()
+    finally:
+        demo.close()

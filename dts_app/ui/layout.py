@@ -15,6 +15,7 @@ from .handlers import INPUTS, LIVE, AppHandlers, Outputs, input_values
 from .inputs import target_value
 from .limits import configure_heap, configure_threads
 from .serving import call_in_thread, client_alive, keep_session_slots, named, raw_values, stream_in_thread
+from .snapshot import SNAPSHOT_CSS, hydrate_js, plotly_chunk, snapshots
 from .state import SessionState
 
 __all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
@@ -103,11 +104,13 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
     configure_heap()  # freed figures go back to the system: no high-water plateau
     first: dict[str, Any] = {}
     initial = SessionState()
+    static: dict[str, Any] = {}  # image stand-ins of the default views (static first paint)
     if umap_warmup if first_view is None else first_view:
         t = handlers.first_view()  # seeded and pure: every visitor gets the same default answer
         if str(t[1]).startswith("**"):
             first = dict(zip(Outputs.NAMES, t[1:]))
             initial = t[0]
+            static = snapshots(first) or {}
     elif umap_warmup:
         handlers.warm_up()  # the default backend and verifiers
     if umap_warmup:
@@ -125,7 +128,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             with gr.Column(scale=1, min_width=320):
                 c, e = build_controls(gr, handlers, d)
             with gr.Column(scale=3):
-                v = _views(gr, first)
+                v = _views(gr, {**first, **static})
                 with gr.Accordion("Compare two settings at the same budget and seed", open=False, elem_id="compare"):
                     with gr.Row():
                         algo_b = gr.Dropdown(
@@ -239,8 +242,11 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         async def on_load(request: gr.Request):
             """The first view: the cached default answer, or the settings of a link."""
             params = handlers.from_query(getattr(request, "query_params", None))
-            if not params and first:  # the page was built with the default answer
-                return (gr.skip(),) * (len(outputs) + len(controls))
+            if not params and first:  # the page was built with the default answer: as images,
+                out = [gr.skip()] * (len(outputs) + len(controls))  # whose live figures go now
+                for k in static:
+                    out[1 + Outputs.NAMES.index(k)] = first[k]
+                return tuple(out)
             if not params:
                 return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(None))
             vals = dict(zip(INPUTS, input_values()))
@@ -268,7 +274,9 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         live = [
             c[k].release(run_live, inputs, outputs, trigger_mode="always_last", api_name=f"release_{k}", **search) for k in LIVE
         ]
-        live.append(demo.load(on_load, None, outputs + controls, api_name=False, **search))
+        hydrate = hydrate_js(plotly_chunk()) if static else None  # plotly.js first, then the figures
+        progress = "hidden" if static else "full"  # no overlay on the snapshots while plotly loads
+        live.append(demo.load(on_load, None, outputs + controls, js=hydrate, show_progress=progress, api_name=False, **search))
         demo.load(None, None, None, js=CLICK_JS)
         cmp_outputs = [state, status, fig_a, fig_b, cmp_budget, cmp_table]
         live.append(cmp_btn.click(run_compare, inputs + [algo_b, changes_b], cmp_outputs, api_name="compare", **search))
@@ -357,7 +365,9 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
 
     def launch_bounded(*args, **kwargs):  # whoever launches gets the sessions bound of the limits
         kwargs.setdefault("state_session_capacity", limits.sessions)
+        kwargs.setdefault("css", SNAPSHOT_CSS)
         return launch(*args, **kwargs)
 
     demo.launch = launch_bounded
+    demo.static_views = sorted(static)  # the views drawn as image snapshots until plotly is loaded
     return demo
