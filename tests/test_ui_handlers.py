@@ -290,3 +290,16 @@ def test_findings_view_renders_the_stored_report(tmp_path):
     assert md.count("| **NOT&nbsp;HELD** · ") == sum(not e["held"] for e in report["experiments"])
     assert all(e["title"].split("|")[0].strip()[:20] in md for e in report["experiments"])
     assert findings_markdown(tmp_path / "missing.json").startswith("No stored report")
+
+
+def test_calm_queue_sets_the_idle_poll():
+    import gradio as gr
+
+    from dts_app.ui.serving import QUEUE_POLL_S, calm_queue
+
+    with gr.Blocks() as demo:
+        gr.Markdown("x")
+    demo.queue()
+    assert demo._queue.sleep_when_free < QUEUE_POLL_S  # gradio's own: 1 ms outside Windows
+    assert calm_queue(demo) and demo._queue.sleep_when_free == QUEUE_POLL_S
+    assert not calm_queue(object())  # nothing to set: left alone

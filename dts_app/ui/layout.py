@@ -14,7 +14,7 @@ from .controls import STEPS, build_controls, demo_values, slider_kwargs, targets
 from .handlers import INPUTS, LIVE, AppHandlers, Outputs, input_values
 from .inputs import target_value
 from .limits import configure_heap, configure_threads
-from .serving import call_in_thread, client_alive, keep_session_slots, named, raw_values, stream_in_thread
+from .serving import call_in_thread, calm_queue, client_alive, keep_session_slots, named, raw_values, stream_in_thread
 from .snapshot import SNAPSHOT_CSS, hydrate_js, plotly_chunk, snapshots
 from .state import SessionState
 
@@ -360,6 +360,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         opened.upload(reopen, [state, opened], outputs + controls, api_name=False)
         share_btn.click(handlers.share_query, controls, [link], api_name=False).then(None, [link], [link], js=SHARE_JS)
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
+    calm_queue(demo)  # an idle server does not poll its queue every millisecond
     keep_session_slots()
     launch = demo.launch
 
