@@ -274,7 +274,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         live = [
             c[k].release(run_live, inputs, outputs, trigger_mode="always_last", api_name=f"release_{k}", **search) for k in LIVE
         ]
-        hydrate = hydrate_js(plotly_chunk()) if static else None  # plotly.js first, then the figures
+        hydrate = hydrate_js(plotly_chunk(), len(static)) if static else None  # images, plotly.js, figures
         progress = "hidden" if static else "full"  # no overlay on the snapshots while plotly loads
         live.append(demo.load(on_load, None, outputs + controls, js=hydrate, show_progress=progress, api_name=False, **search))
         demo.load(None, None, None, js=CLICK_JS)

@@ -78,14 +78,21 @@ def plotly_chunk() -> str | None:
     return found[0].name if found else None
 
 
-def hydrate_js(chunk: str | None) -> str:
-    """The load event's page script: import Gradio's plotly module (the same URL its Plot
-    component imports, so it is evaluated once), then let the event ask for the figures."""
+def hydrate_js(chunk: str | None, views: int = 0) -> str:
+    """The load event's page script: once the ``views`` snapshots are painted (at most
+    3 s), import Gradio's plotly module (the same URL its Plot component imports, so it is
+    evaluated once; evaluating it holds the page's main thread for seconds, so it waits
+    for the images), then let the event ask for the figures."""
     if not chunk:
         return "() => []"
     return (
         "async () => { const st = document.querySelector('#status');"
         " if (location.search && st) st.innerText = 'Opening the linked settings…';"  # its run follows
+        " const t0 = performance.now(); const frame = () => new Promise(r => requestAnimationFrame(r));"
+        " const shown = () => [...document.querySelectorAll('[data-testid=matplotlib] img')]"
+        "   .filter(i => i.complete && i.naturalWidth > 0).length;"
+        f" while (shown() < {int(views)} && performance.now() - t0 < 3000) await frame();"
+        " await frame(); await frame();"
         " try { const s = document.querySelector('script[src*=\"assets/index-\"]');"
         f" await import(new URL({json.dumps(chunk)}, s ? s.src : new URL('assets/', document.baseURI)));"
         " } catch (e) { console.warn('plotly preload', e); } return []; }"
