@@ -72,7 +72,11 @@ def test_static_first_paint_then_live_plots():
     from dts_app.ui.handlers import AppHandlers
     from dts_app.ui.layout import build_demo
 
-    demo = build_demo(AppHandlers(), umap_warmup=False, first_view=True)
+    h = AppHandlers()
+    demo = build_demo(h, umap_warmup=False, first_view=True)
+    loads: list = []  # on_load calls (it reads the link's query first)
+    read_query = h.from_query
+    h.from_query = lambda q: (loads.append(q), read_query(q))[1]
     # with Debian's chromium present (this module is skipped without it) kaleido must render
     assert demo.static_views == sorted(["tree", "trajectories", "embedding", "plane", "gallery", "budget", "hacking"])
     port = free_port()
@@ -109,6 +113,31 @@ def test_static_first_paint_then_live_plots():
             # a link with settings runs its own view over the snapshots
             page.goto(f"http://127.0.0.1:{port}/?n=4", wait_until="domcontentloaded")
             page.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=90_000)
+            page.close()
+            # a run released before plotly.js has loaded is not overwritten by the default
+            # answer when the page's load event finally asks for the live figures
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            held: list = []
+            page.route("**/PlotlyPlot-*.js", lambda route: held.append(route))  # plotly.js waits until we let it go
+            seen = len(loads)
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded")
+            page.wait_for_function(shown, timeout=60_000)
+            while not held:
+                page.wait_for_timeout(50)
+            n_box = page.get_by_label("number input for N: candidates")
+            n_box.fill("4")
+            n_box.press("Enter")
+            n_box.blur()
+            page.locator("#status").get_by_text("132 nodes").wait_for(timeout=60_000)
+            assert len(loads) == seen  # the load event is still waiting for plotly.js
+            for route in held:
+                route.continue_()
+            while len(loads) == seen:
+                page.wait_for_timeout(50)
+            page.wait_for_function(f"() => {live}", timeout=90_000)
+            page.wait_for_timeout(1_000)  # the load event's answer has been applied
+            assert "132 nodes" in page.locator("#tree-plot .gtitle").first.text_content()
+            assert "132 nodes" in page.locator("#status").inner_text()
             browser.close()
     finally:
         demo.close()

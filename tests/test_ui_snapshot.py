@@ -26,4 +26,4 @@ def test_plotly_chunk_is_gradios_module_and_the_script_imports_it():
     assert (Path(gradio.__file__).parent / "templates" / "frontend" / "assets" / name).is_file()
     js = hydrate_js(name)
     assert f'"{name}"' in js and "await import(" in js and js.strip().endswith("}")
-    assert hydrate_js(None) == "() => []"
+    assert hydrate_js(None) == "(...args) => args"  # the event's inputs pass through

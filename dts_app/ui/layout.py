@@ -196,6 +196,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
 
         def keep(t: tuple) -> tuple:
             t = list(t)
+            if isinstance(t[0], SessionState) and any(x is not None for k, x in zip(Outputs.NAMES, t[1:]) if k != "status"):
+                t[0].drawn += 1  # the page's views now show this session's own answer
             if isinstance(t[images_at], list):  # image backends: the gallery replaces the points figure
                 t[images_at] = gr.update(value=t[images_at] or None, visible=bool(t[images_at]))
                 t[gallery_at] = gr.update(value=t[gallery_at], visible=not t[images_at]["visible"])
@@ -239,13 +241,14 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             async for t in stream_in_thread(lambda: stream_sync(*vals, cancel=cancel), cancel, _alive(request)):
                 yield keep(t)
 
-        async def on_load(request: gr.Request):
+        async def on_load(st, request: gr.Request):
             """The first view: the cached default answer, or the settings of a link."""
             params = handlers.from_query(getattr(request, "query_params", None))
             if not params and first:  # the page was built with the default answer: as images,
-                out = [gr.skip()] * (len(outputs) + len(controls))  # whose live figures go now
-                for k in static:
-                    out[1 + Outputs.NAMES.index(k)] = first[k]
+                out = [gr.skip()] * (len(outputs) + len(controls))  # whose live figures go now,
+                if getattr(st, "drawn", 0) == 0:  # unless a run of this page was drawn meanwhile
+                    for k in static:
+                        out[1 + Outputs.NAMES.index(k)] = first[k]
                 return tuple(out)
             if not params:
                 return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(None))
@@ -276,7 +279,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         ]
         hydrate = hydrate_js(plotly_chunk(), len(static)) if static else None  # images, plotly.js, figures
         progress = "hidden" if static else "full"  # no overlay on the snapshots while plotly loads
-        live.append(demo.load(on_load, None, outputs + controls, js=hydrate, show_progress=progress, api_name=False, **search))
+        live.append(demo.load(on_load, [state], outputs + controls, js=hydrate, show_progress=progress, api_name=False, **search))
         demo.load(None, None, None, js=CLICK_JS)
         cmp_outputs = [state, status, fig_a, fig_b, cmp_budget, cmp_table]
         live.append(cmp_btn.click(run_compare, inputs + [algo_b, changes_b], cmp_outputs, api_name="compare", **search))
@@ -346,6 +349,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
 
         def redraw(st, view):
             fig = handlers.redraw_tree(st, view)
+            if fig is not None and isinstance(st, SessionState):
+                st.drawn += 1
             return gr.skip() if fig is None else fig
 
         c["tree_view"].input(redraw, [state, c["tree_view"]], [v["tree"]], api_name=False)

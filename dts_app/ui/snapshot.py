@@ -84,9 +84,9 @@ def hydrate_js(chunk: str | None, views: int = 0) -> str:
     evaluated once; evaluating it holds the page's main thread for seconds, so it waits
     for the images), then let the event ask for the figures."""
     if not chunk:
-        return "() => []"
+        return "(...args) => args"
     return (
-        "async () => { const st = document.querySelector('#status');"
+        "async (...args) => { const st = document.querySelector('#status');"
         " if (location.search && st) st.innerText = 'Opening the linked settings…';"  # its run follows
         " const t0 = performance.now(); const frame = () => new Promise(r => requestAnimationFrame(r));"
         " const shown = () => [...document.querySelectorAll('[data-testid=matplotlib] img')]"
@@ -95,5 +95,5 @@ def hydrate_js(chunk: str | None, views: int = 0) -> str:
         " await frame(); await frame();"
         " try { const s = document.querySelector('script[src*=\"assets/index-\"]');"
         f" await import(new URL({json.dumps(chunk)}, s ? s.src : new URL('assets/', document.baseURI)));"
-        " } catch (e) { console.warn('plotly preload', e); } return []; }"
+        " } catch (e) { console.warn('plotly preload', e); } return args; }"
     )

@@ -22,6 +22,10 @@ class SessionState:
         config: the :class:`~dts_app.config.SearchConfig` of ``result``.
         runs: searches completed in this session.
         selected: the gallery image selected since the last run (its candidate index).
+        drawn: answers drawn into this page's views since it was built (its built-in
+            default answer not counted). The page's load event swaps the default views'
+            snapshots for live figures only while this is 0, so a run started before
+            plotly.js has loaded is never overwritten by the default answer.
     """
 
     stops: int = 0
@@ -31,6 +35,7 @@ class SessionState:
     config: Any = None
     runs: int = 0
     selected: int | None = None
+    drawn: int = 0
 
     @property
     def stop(self) -> bool:
