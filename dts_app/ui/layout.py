@@ -196,8 +196,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
 
         def keep(t: tuple) -> tuple:
             t = list(t)
-            if isinstance(t[0], SessionState) and any(x is not None for k, x in zip(Outputs.NAMES, t[1:]) if k != "status"):
-                t[0].drawn += 1  # the page's views now show this session's own answer
+            if isinstance(t[0], SessionState):  # these views now show this session's own answer
+                t[0].drawn |= {k for k, x in zip(Outputs.NAMES, t[1:]) if x is not None and k != "status"}
             if isinstance(t[images_at], list):  # image backends: the gallery replaces the points figure
                 t[images_at] = gr.update(value=t[images_at] or None, visible=bool(t[images_at]))
                 t[gallery_at] = gr.update(value=t[gallery_at], visible=not t[images_at]["visible"])
@@ -245,10 +245,9 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             """The first view: the cached default answer, or the settings of a link."""
             params = handlers.from_query(getattr(request, "query_params", None))
             if not params and first:  # the page was built with the default answer: as images,
-                out = [gr.skip()] * (len(outputs) + len(controls))  # whose live figures go now,
-                if getattr(st, "drawn", 0) == 0:  # unless a run of this page was drawn meanwhile
-                    for k in static:
-                        out[1 + Outputs.NAMES.index(k)] = first[k]
+                out = [gr.skip()] * (len(outputs) + len(controls))  # whose live figures go now
+                for k in set(static) - getattr(st, "drawn", set()):  # where nothing newer was drawn
+                    out[1 + Outputs.NAMES.index(k)] = first[k]
                 return tuple(out)
             if not params:
                 return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(None))
@@ -350,7 +349,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         def redraw(st, view):
             fig = handlers.redraw_tree(st, view)
             if fig is not None and isinstance(st, SessionState):
-                st.drawn += 1
+                st.drawn.add("tree")
             return gr.skip() if fig is None else fig
 
         c["tree_view"].input(redraw, [state, c["tree_view"]], [v["tree"]], api_name=False)

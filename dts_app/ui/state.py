@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["SessionState"]
@@ -22,10 +22,10 @@ class SessionState:
         config: the :class:`~dts_app.config.SearchConfig` of ``result``.
         runs: searches completed in this session.
         selected: the gallery image selected since the last run (its candidate index).
-        drawn: answers drawn into this page's views since it was built (its built-in
-            default answer not counted). The page's load event swaps the default views'
-            snapshots for live figures only while this is 0, so a run started before
-            plotly.js has loaded is never overwritten by the default answer.
+        drawn: the views this session has drawn into since the page was built (its
+            built-in default answer not counted). The page's load event swaps the default
+            views' snapshots for live figures only in the other views, so a run or a
+            redraw made before plotly.js has loaded is never overwritten by the default.
     """
 
     stops: int = 0
@@ -35,7 +35,7 @@ class SessionState:
     config: Any = None
     runs: int = 0
     selected: int | None = None
-    drawn: int = 0
+    drawn: set[str] = field(default_factory=set)
 
     @property
     def stop(self) -> bool:
