@@ -2,7 +2,14 @@
 
 import torch
 
-from dts_app.obstacles.field import FLOOR_FRACTION, du_rep_dd, nearest_distance, repulsion_gradient, u_rep
+from dts_app.obstacles.field import (
+    FLOOR_FRACTION,
+    du_rep_dd,
+    nearest_distance,
+    pairwise_distance,
+    repulsion_gradient,
+    u_rep,
+)
 
 
 def test_u_rep_formula_zero_outside_and_continuous_at_q_star():
@@ -50,3 +57,17 @@ def test_grows_without_nan_towards_zero():
 def test_ball_distance():
     d, _ = nearest_distance(torch.tensor([[3.0, 4.0], [0.5, 0.0]]), torch.zeros(1, 2), radius=1.0)
     torch.testing.assert_close(d, torch.tensor([4.0, 0.0]))
+
+
+def test_pairwise_distance_does_not_depend_on_the_batch():
+    """A row's distances are the same computed alone or among 300 rows: no matrix-product
+    path (``torch.cdist`` takes one above 25 rows, whose last bits depend on the CPU's BLAS
+    code, and fails this), so collisions and the fidelity figures in the CLI's JSON are
+    byte-identical on every machine."""
+    g = torch.Generator().manual_seed(0)
+    for dim in (2, 64):
+        a = torch.randn(300, dim, generator=g, dtype=torch.float64)
+        b = torch.randn(40, dim, generator=g, dtype=torch.float64)
+        rows = torch.cat([pairwise_distance(a[i : i + 1], b) for i in range(len(a))])
+        assert torch.equal(pairwise_distance(a, b), rows)
+        assert torch.allclose(rows, (a[:, None] - b[None]).norm(dim=-1), rtol=1e-12, atol=0)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "FLOOR_FRACTION", "clamp_distance", "u_rep", "du_rep_dd", "nearest_distance", "away_from_nearest", "repulsion_gradient",
+    "FLOOR_FRACTION", "clamp_distance", "pairwise_distance", "u_rep", "du_rep_dd", "nearest_distance", "away_from_nearest", "repulsion_gradient",
 ]  # fmt: skip
 
 FLOOR_FRACTION = 0.05
@@ -45,6 +45,15 @@ def du_rep_dd(d: Tensor, eta: float, q_star: float) -> Tensor:
     return torch.where(d <= q_star, g, torch.zeros_like(g))
 
 
+def pairwise_distance(a: Tensor, b: Tensor) -> Tensor:
+    """Euclidean distances ``[len(a), len(b)]`` between the rows of ``a`` and ``b``, from
+    the differences themselves. ``torch.cdist`` switches to a matrix product above 25
+    rows, whose last bits depend on the CPU's BLAS code path (MKL differs between AMD and
+    Intel), so a collision at exactly Q* or a reported distance would differ between
+    machines; this one is the same everywhere."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
 def nearest_distance(y: Tensor, points: Tensor, radius: float = 0.0) -> tuple[Tensor, Tensor]:
     """Distance of each row of ``y`` to the nearest of ``points`` (minus ``radius``, ≥ 0).
 
@@ -56,7 +65,7 @@ def nearest_distance(y: Tensor, points: Tensor, radius: float = 0.0) -> tuple[Te
     Returns:
         ``(D [B], nearest [B, F])``: the distance and the nearest point of each row.
     """
-    d = torch.cdist(y.double(), points.double())  # [B, P]
+    d = pairwise_distance(y.double(), points.double())  # [B, P]
     dmin, idx = d.min(dim=1)
     return (dmin - radius).clamp_min(0.0).to(y.dtype), points[idx].to(y.dtype)
 

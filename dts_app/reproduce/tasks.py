@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from ..obstacles.field import pairwise_distance
+
 __all__ = ["candidates", "tilted_draws", "avoidance", "REFERENCE_SEED", "reference_tilted", "reference_constrained"]
 
 REFERENCE_SEED = 12345  # the exact reference samples, apart from every run's seed
@@ -130,7 +132,7 @@ def avoidance(cell, cache) -> dict:
         "exact_acceptance": acceptance,
     } | _fid(mix, x, ref, prize)
     if cfg.avoid == "none":
-        keep = (torch.cdist(x, points) > cfg.q_star).all(dim=1)
+        keep = (pairwise_distance(x, points) > cfg.q_star).all(dim=1)
         acc = float(keep.double().mean())
         out["rejection"] = {
             "collision_rate": 0.0,

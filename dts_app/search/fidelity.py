@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from ..backends.mixture import GaussianMixture
+from ..obstacles.field import pairwise_distance
 
 __all__ = ["tilted_mixture", "constrained_samples", "mode_shares", "energy_distance", "fidelity", "obstacle_fidelity"]
 
@@ -61,7 +62,7 @@ def constrained_samples(
     while kept < n:
         x, _ = mix.sample(max(4 * n, 1024), gen)
         x = x.double()
-        d = (torch.cdist(x, pts) - r).clamp_min(0.0)
+        d = (pairwise_distance(x, pts) - r).clamp_min(0.0)
         ok = (d > q).all(dim=1)
         drawn += len(x)
         kept += int(ok.sum())
@@ -79,9 +80,13 @@ def mode_shares(mix: GaussianMixture, x: Tensor) -> Tensor:
 
 def energy_distance(x: Tensor, y: Tensor) -> float:
     """The energy distance ``2E|X − Y| − E|X − X'| − E|Y − Y'|`` (≥ 0, 0 iff same law)
-    between two samples (V-statistics)."""
+    between two samples (V-statistics).
+
+    Distances come from :func:`pairwise_distance` (no matrix product), so the figure in the
+    CLI's JSON is byte-identical on every machine."""
     x, y = x.double().reshape(len(x), -1), y.double().reshape(len(y), -1)
-    return float(2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean())
+
+    return float(2 * pairwise_distance(x, y).mean() - pairwise_distance(x, x).mean() - pairwise_distance(y, y).mean())
 
 
 def fidelity(mix: GaussianMixture, x: Tensor, reference: Tensor, target_shares: Tensor | None = None) -> dict:
