@@ -186,12 +186,18 @@ def test_umap_and_drawn_nodes_are_capped(handlers):
 
 
 # ---- 2. stop: slider runs too ---------------------------------------------------------------
+# A run that lasts many seconds on any machine (digits at batch 256 up to the NFE cap: 18 s
+# on a quiet 2-core Xeon); a gmm run of 256 × 1,000 reaches the node cap within a second.
+LONG = dict(backend="digits", preset=None, target=3, verifier="oracle", heldout="oracle", n=256, steps=1000)
+WARM = {**LONG, "n": 2, "steps": 2}  # loads the backend and fits its verifiers first
+
+
 def test_stop_ends_a_slider_run_within_a_step():
     h = AppHandlers(limits=Limits())
-    h.run(SessionState(), *input_values(n=2, steps=2))  # load the backend and fit its verifiers first
+    h.run(SessionState(), *input_values(**WARM))
     state = SessionState()
     box = {}
-    th = threading.Thread(target=lambda: box.setdefault("out", h.run(state, *input_values(n=256, steps=1000))))
+    th = threading.Thread(target=lambda: box.setdefault("out", h.run(state, *input_values(**LONG))))
     th.start()
     time.sleep(0.5)
     t0 = time.perf_counter()
@@ -203,11 +209,11 @@ def test_stop_ends_a_slider_run_within_a_step():
 
 def test_cancel_event_stops_without_drawing():
     h = AppHandlers(limits=Limits())
-    h.run(SessionState(), *input_values(n=2, steps=2))
+    h.run(SessionState(), *input_values(**WARM))
     cancel = threading.Event()
     threading.Timer(0.3, cancel.set).start()
     t0 = time.perf_counter()
-    out = h.run(SessionState(), *input_values(n=256, steps=1000), cancel=cancel)
+    out = h.run(SessionState(), *input_values(**LONG), cancel=cancel)
     assert out[1] == "cancelled" and all(v is None for v in out[2:]) and time.perf_counter() - t0 < 3.0
     assert h.runs[-1][1] == "cancelled"
 

@@ -174,13 +174,19 @@ def _wait_for_runs(h: AppHandlers, n: int, timeout: float) -> float:
     return time.perf_counter() - t0
 
 
+# A request that runs for many seconds on any machine: digits at batch 256 until the
+# embedded-image NFE cap (about 200 UNet steps; 18 s on a quiet 2-core Xeon). A gmm request
+# ends at the node cap within a second on a fast machine, before Stop could reach it.
+LONG = dict(backend="digits", preset=None, target=3, verifier="oracle", heldout="oracle", n=256, steps=1000)
+
+
 def test_stop_button_cancels_a_slider_run(served):
     """Slider runs had no stop callback; Stop now cancels them (``cancels=``) and the
     search ends within a step instead of running on."""
     h, _, url = served
     c = new_client(url)
     before = len(h.runs)
-    job = c.submit(n=256, steps=1000, api_name="/release_n")
+    job = c.submit(**LONG, api_name="/release_n")
     time.sleep(1.5)
     assert len(h.runs) == before  # still running
     c.predict(api_name="/stop")
@@ -199,7 +205,7 @@ def test_client_cancel_and_disconnect_stop_the_work(served):
     c = new_client(url)
     for ep in ("/release_n", "/search"):
         before = len(h.runs)
-        job = c.submit(n=256, steps=1000, api_name=ep)
+        job = c.submit(**LONG, api_name=ep)
         time.sleep(1.5)
         job.cancel()
         waited = _wait_for_runs(h, before + 1, 8.0)
@@ -208,7 +214,7 @@ def test_client_cancel_and_disconnect_stop_the_work(served):
     fn_index = next(i for i, d in enumerate(demo.config["dependencies"]) if d.get("api_name") == "release_m")
     session = uuid.uuid4().hex[:10]
     before = len(h.runs)
-    body = {"data": [None, *input_values(n=256, steps=1000)], "fn_index": fn_index, "session_hash": session}
+    body = {"data": [None, *input_values(**LONG)], "fn_index": fn_index, "session_hash": session}
     assert httpx.post(url + "gradio_api/queue/join", json=body).status_code == 200
     with httpx.stream("GET", url + f"gradio_api/queue/data?session_hash={session}", timeout=30) as resp:
         for line in resp.iter_lines():
