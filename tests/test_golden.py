@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from dts_app.__main__ import main
 
@@ -55,3 +56,19 @@ def test_cli_json_is_byte_identical(name):
         return
     assert name in stored, "no golden digest stored; run with DTS_UPDATE_GOLDENS=1"
     assert got == stored[name], f"{name}: CLI JSON changed (see this module's docstring)"
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_cli_json_does_not_depend_on_torch_threads(threads):
+    """The app sets torch's intra-op threads from the cores and the queue's concurrency, so
+    the CLI's JSON must not follow their number (a torch mean over the 16 million distances
+    of sample-prune's energy distance did: its digest changed when the suite ran after the
+    app's tests, which set one thread)."""
+    before = torch.get_num_threads()
+    stored = json.loads(GOLDEN.read_text())
+    try:
+        torch.set_num_threads(threads)
+        for name in ("sample-prune", "repulsion", "tree-soft"):
+            assert _digest(CASES[name]) == stored[name], f"{name} with {threads} torch threads"
+    finally:
+        torch.set_num_threads(before)

@@ -82,11 +82,17 @@ def energy_distance(x: Tensor, y: Tensor) -> float:
     """The energy distance ``2E|X − Y| − E|X − X'| − E|Y − Y'|`` (≥ 0, 0 iff same law)
     between two samples (V-statistics).
 
-    Distances come from :func:`pairwise_distance` (no matrix product), so the figure in the
-    CLI's JSON is byte-identical on every machine."""
+    The figure is in the CLI's JSON, which must be byte-identical on every machine and
+    thread count: distances come from :func:`pairwise_distance` (no matrix product), and
+    the means are numpy's single-threaded pairwise sums (a torch reduction of 16 million
+    distances is split across its intra-op threads, so its last bits follow their number).
+    """
     x, y = x.double().reshape(len(x), -1), y.double().reshape(len(y), -1)
 
-    return float(2 * pairwise_distance(x, y).mean() - pairwise_distance(x, x).mean() - pairwise_distance(y, y).mean())
+    def mean(a: Tensor, b: Tensor) -> float:
+        return float(pairwise_distance(a, b).numpy().mean())
+
+    return 2 * mean(x, y) - mean(x, x) - mean(y, y)
 
 
 def fidelity(mix: GaussianMixture, x: Tensor, reference: Tensor, target_shares: Tensor | None = None) -> dict:
