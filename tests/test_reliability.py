@@ -204,7 +204,7 @@ def test_stop_ends_a_slider_run_within_a_step():
     assert h.stop(state)[1].startswith("**stopped**")
     th.join(timeout=10)
     assert not th.is_alive() and time.perf_counter() - t0 < 3.0
-    assert box["out"][1].startswith("**stopped**") and state.result.ledger.denoiser_nfe < 256 * 1000
+    assert box["out"][1].startswith("**stopped**") and state.result.ledger.denoiser_nfe < Limits().nfe_embedded_image  # stopped before the cap
 
 
 def test_cancel_event_stops_without_drawing():

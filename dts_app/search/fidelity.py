@@ -90,7 +90,7 @@ def energy_distance(x: Tensor, y: Tensor) -> float:
     x, y = x.double().reshape(len(x), -1), y.double().reshape(len(y), -1)
 
     def mean(a: Tensor, b: Tensor) -> float:
-        return float(pairwise_distance(a, b).numpy().mean())
+        return float(pairwise_distance(a, b).cpu().numpy().mean())
 
     return 2 * mean(x, y) - mean(x, x) - mean(y, y)
 
