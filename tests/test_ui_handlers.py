@@ -49,10 +49,20 @@ def test_run_draws_every_view_and_counts_match(handlers):
 
 
 def test_eta_changes_the_result_with_repulsion(handlers):
-    """With an obstacle and repulsion, η moves the samples; the config reaches the engine."""
-    cfg = config_from(dict(zip(INPUTS, values(obstacles="component:1", avoid="repulsion", eta=3.0))))
-    assert cfg.eta == 3.0 and cfg.avoid == "repulsion" and cfg.obstacles[0].kind == "component"
-    assert cfg.target == 2
+    """With an obstacle and repulsion, η moves the samples (the config reaches the engine);
+    without avoidance η changes nothing."""
+    kw = dict(obstacles="component:1", avoid="repulsion")
+    cfg = config_from(dict(zip(INPUTS, values(eta=3.0, **kw))))
+    assert cfg.eta == 3.0 and cfg.avoid == "repulsion" and cfg.obstacles[0].kind == "component" and cfg.target == 2
+
+    def finals(**v):
+        state = SessionState()
+        out = handlers.run(state, *values(**v))
+        assert out[1].startswith("**finished**"), out[1]
+        return [c.x0.tolist() for c in state.result.candidates]
+
+    assert finals(eta=0.5, **kw) != finals(eta=3.0, **kw)
+    assert finals(eta=0.5) == finals(eta=3.0)  # no avoidance: η has nothing to act on
 
 
 def test_bad_input_gives_a_message_and_keeps_previous_results(handlers):

@@ -12,6 +12,7 @@ through the engine's ``stop`` callable (a :class:`~dts_app.ui.limits.RunGuard`),
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -52,6 +53,7 @@ class AppHandlers(ToolHandlers):
         self.embedder = embedder
         self.allowlist = allowlist
         self.runs: deque = deque(maxlen=256)  # (kind, reason, seconds) of finished runs, newest last
+        self.clock = time.monotonic  # deadlines and stream throttling (tests substitute a fake clock)
         self._lock = threading.Lock()
         self._first_lock = threading.Lock()  # first_view(): computed once per handler object
 
@@ -144,7 +146,8 @@ class AppHandlers(ToolHandlers):
     # ---- handlers --------------------------------------------------------------------
     def _guard(self, state: SessionState, cancel: threading.Event | None) -> RunGuard:
         seen = state.stops
-        return RunGuard(self.limits, lambda: state.stops != seen, None if cancel is None else cancel.is_set)
+        gone = None if cancel is None else cancel.is_set
+        return RunGuard(self.limits, lambda: state.stops != seen, gone, clock=self.clock)
 
     def run(self, state: SessionState, *values, cancel: threading.Event | None = None) -> tuple:
         """Run a search to the end and redraw everything (the live path for sliders).
@@ -205,7 +208,7 @@ class AppHandlers(ToolHandlers):
 
         state.running += 1
         state.streaming = True
-        last_status = last_tree = 0.0
+        last_status = last_tree = -math.inf
         done = False
         try:
             for snap in iterate_search(problem, algo, budget, guard):
@@ -223,7 +226,7 @@ class AppHandlers(ToolHandlers):
                     state.runs += 1
                     yield (state, *out.as_tuple())
                     return
-                now = time.perf_counter()
+                now = self.clock()
                 if now - last_status < STATUS_INTERVAL_S:
                     continue
                 last_status = now
@@ -234,7 +237,7 @@ class AppHandlers(ToolHandlers):
                 tree = None
                 if now - last_tree >= self.limits.live_interval_s:
                     tree = live_tree(snap.trace, self.limits.live_nodes, vals.get("tree_view") or "layered")
-                    last_tree = time.perf_counter()  # the interval counts from the end of a redraw
+                    last_tree = self.clock()  # the interval counts from the end of a redraw
                 yield (state, *Outputs(status=status, tree=tree).as_tuple())
         except Exception as e:
             done = True

@@ -246,26 +246,21 @@ def threads_per_request(concurrency: int, cores: int | None = None) -> int:
     return max(1, cores // max(1, concurrency))
 
 
-_THREADS_SET = False
-
-
 def configure_threads(concurrency: int) -> int:
     """Set torch's intra-op threads (and numpy's BLAS threads, via threadpoolctl when
-    installed) once per process from the queue concurrency (later calls keep the first
-    setting) and return torch's."""
-    global _THREADS_SET
+    installed) from the queue concurrency and return torch's. Every call sets them (a
+    process may build several apps, and tests restore the threads between them)."""
     import torch
 
-    if not _THREADS_SET:
-        n = threads_per_request(concurrency, _cores())
+    n = threads_per_request(concurrency, _cores())
+    if torch.get_num_threads() != n:
         torch.set_num_threads(n)
-        try:  # numpy's BLAS too (the PCA's SVD): its own pool, 2 threads per call by default
-            from threadpoolctl import threadpool_limits
+    try:  # numpy's BLAS too (the PCA's SVD): its own pool, 2 threads per call by default
+        from threadpoolctl import threadpool_limits
 
-            threadpool_limits(n)
-        except ImportError:
-            pass
-        _THREADS_SET = True
+        threadpool_limits(n)
+    except ImportError:
+        pass
     return torch.get_num_threads()
 
 
