@@ -1,8 +1,11 @@
 """Golden digests of the CLI's JSON: refactors must keep outputs byte-identical.
 
 Each case runs ``python -m dts_app ...`` in-process and compares the SHA-256 of its
-stdout with ``tests/golden/digests.json``. A change that alters behaviour on purpose
-updates the digests in its own commit, with the reason in the message:
+stdout with ``tests/golden/digests.json``. The outputs themselves are kept beside them
+(``tests/golden/outputs/<case>.json.gz``, used only while their digest is the stored one),
+so a failure shows a diff of the JSON, not only two hashes. A change that alters
+behaviour on purpose updates the digests (and outputs) in its own commit, with the reason
+in the message:
 
     DTS_UPDATE_GOLDENS=1 .venv/bin/python -m pytest tests/test_golden.py
 """
@@ -10,6 +13,8 @@ updates the digests in its own commit, with the reason in the message:
 from __future__ import annotations
 
 import contextlib
+import difflib
+import gzip
 import hashlib
 import io
 import json
@@ -22,6 +27,8 @@ import torch
 from dts_app.__main__ import main
 
 GOLDEN = Path(__file__).parent / "golden" / "digests.json"
+OUTPUTS = GOLDEN.parent / "outputs"
+DIFF_LINES = 60  # lines of a failure's diff shown
 BASE = ["--backend", "gmm", "--preset", "trap", "--steps", "12", "--seed", "3"]
 CASES: dict[str, list[str]] = {
     "best-of-n": ["search", "--algorithm", "best-of-n", "--n", "8", *BASE],
@@ -38,24 +45,71 @@ CASES: dict[str, list[str]] = {
 }
 
 
-def _digest(argv: list[str]) -> str:
+def _run(argv: list[str]) -> str:
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         code = main(argv)
     assert code == 0, f"exit status {code}"
-    return hashlib.sha256(buf.getvalue().encode()).hexdigest()
+    return buf.getvalue()
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest(argv: list[str]) -> str:
+    return _sha(_run(argv))
+
+
+def _stored_output(name: str, digest: str) -> str | None:
+    """The stored output of case ``name`` when it is the one ``digest`` names."""
+    path = OUTPUTS / f"{name}.json.gz"
+    if not path.is_file():
+        return None
+    text = gzip.decompress(path.read_bytes()).decode()
+    return text if _sha(text) == digest else None
+
+
+def _pretty(text: str) -> list[str]:
+    try:
+        return json.dumps(json.loads(text), indent=1, sort_keys=True).splitlines()
+    except ValueError:
+        return text.splitlines()
+
+
+def report(name: str, got: str, stored_digest: str, expected: str | None) -> str:
+    """A failure's message: a unified diff of the pretty-printed JSON (at most
+    ``DIFF_LINES`` lines) when the expected output is stored, else the hashes and the head
+    of the new output."""
+    head = f"{name}: CLI JSON changed (see this module's docstring): {stored_digest[:12]} -> {_sha(got)[:12]}"
+    if expected is None:
+        return head + " (no stored output to diff against); new output begins:\n" + "\n".join(_pretty(got)[:DIFF_LINES])
+    diff = list(difflib.unified_diff(_pretty(expected), _pretty(got), "stored", "now", n=2, lineterm=""))
+    more = f"\n… {len(diff) - DIFF_LINES} more diff lines" if len(diff) > DIFF_LINES else ""
+    return head + "\n" + "\n".join(diff[:DIFF_LINES]) + more
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_cli_json_is_byte_identical(name):
-    got = _digest(CASES[name])
+    text = _run(CASES[name])
+    got = _sha(text)
     stored = json.loads(GOLDEN.read_text()) if GOLDEN.is_file() else {}
     if os.environ.get("DTS_UPDATE_GOLDENS"):
         stored[name] = got
         GOLDEN.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+        OUTPUTS.mkdir(exist_ok=True)
+        (OUTPUTS / f"{name}.json.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
         return
     assert name in stored, "no golden digest stored; run with DTS_UPDATE_GOLDENS=1"
-    assert got == stored[name], f"{name}: CLI JSON changed (see this module's docstring)"
+    assert got == stored[name], report(name, text, stored[name], _stored_output(name, stored[name]))
+
+
+def test_a_golden_failure_shows_a_diff():
+    old = json.dumps({"best_score": -1.25, "ledger": {"denoiser_nfe": 96}, "tree": {"nodes": [1, 2]}})
+    new = json.dumps({"best_score": -1.5, "ledger": {"denoiser_nfe": 96}, "tree": {"nodes": [1, 2]}})
+    msg = report("case", new, _sha(old), old)
+    assert '-  "best_score": -1.25,' in msg and '+  "best_score": -1.5,' in msg and "denoiser_nfe" not in msg
+    assert "new output begins" in report("case", new, _sha(old), None)
 
 
 @pytest.mark.parametrize("threads", [1, 3])
