@@ -108,7 +108,7 @@ def test_a_golden_failure_shows_a_diff():
     old = json.dumps({"best_score": -1.25, "ledger": {"denoiser_nfe": 96}, "tree": {"nodes": [1, 2]}})
     new = json.dumps({"best_score": -1.5, "ledger": {"denoiser_nfe": 96}, "tree": {"nodes": [1, 2]}})
     msg = report("case", new, _sha(old), old)
-    assert '-  "best_score": -1.25,' in msg and '+  "best_score": -1.5,' in msg and "denoiser_nfe" not in msg
+    assert '- "best_score": -1.25,' in msg and '+ "best_score": -1.5,' in msg and '"nodes"' not in msg  # the change, in context
     assert "new output begins" in report("case", new, _sha(old), None)
 
 
