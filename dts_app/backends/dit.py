@@ -58,9 +58,33 @@ class DiTBackend(LatentBackend):
         from diffusers import AutoencoderKL, DDIMScheduler, DiTTransformer2DModel
 
         self._setup(model, device, dtype, verifier_model, max_decode)
-        self.transformer = load_pretrained(DiTTransformer2DModel, model, "transformer", dtype=self.model_dtype)
+        transformer = load_pretrained(DiTTransformer2DModel, model, "transformer", dtype=self.model_dtype)
         vae = load_pretrained(AutoencoderKL, model, "vae", dtype=self.model_dtype)
-        self.scheduler = load_pretrained(DDIMScheduler, model, "scheduler")
+        scheduler = load_pretrained(DDIMScheduler, model, "scheduler")
+        self._build(transformer, vae, scheduler, _read_json(model, "model_index.json").get("id2label") or {}, compile)
+
+    @classmethod
+    def from_pipeline(
+        cls,
+        pipe: Any,
+        device: str | None = None,
+        dtype: str | None = None,
+        compile: str | None = None,
+        verifier_model: str | None = None,
+        max_decode: int = 16,
+    ) -> DiTBackend:
+        """The backend of a loaded ``DiTPipeline`` object (its transformer, VAE, scheduler's
+        ᾱ table and class labels), computing exactly what loading its directory would."""
+        self = cls.__new__(cls)
+        self._setup(f"<{type(pipe).__name__}>", device, dtype, verifier_model, max_decode)
+        id2label: dict = {}
+        for name, k in (getattr(pipe, "labels", None) or {}).items():  # DiTPipeline.labels: name -> id
+            id2label.setdefault(int(k), name)
+        self._build(pipe.transformer, pipe.vae, pipe.scheduler, id2label, compile)
+        return self
+
+    def _build(self, transformer, vae, scheduler, id2label: dict, compile: str | None) -> None:
+        self.transformer, self.scheduler = transformer, scheduler
         self._set_net(self.transformer, compile)
         self._set_vae(vae)  # DiT's VAE takes no shift factor
         self.vp = VPTable(self.scheduler.alphas_cumprod, self.device)
@@ -70,8 +94,7 @@ class DiTBackend(LatentBackend):
         self.latent_shape = (self.channels, int(cfg.sample_size), int(cfg.sample_size))
         self.num_classes = int(cfg.num_embeds_ada_norm)
         self.null_class = self.num_classes
-        labels = _read_json(model, "model_index.json").get("id2label") or {}
-        self.labels = {int(k): str(v).split(",")[0].strip() for k, v in labels.items()}
+        self.labels = {int(k): str(v).split(",")[0].strip() for k, v in id2label.items()}
 
     # --- conditioning ---------------------------------------------------------------
     def label(self, k: int) -> str:

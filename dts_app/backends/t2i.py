@@ -98,6 +98,29 @@ class T2IBackend(LatentBackend):
         if "safety_checker" in index:
             absent.update(safety_checker=None, requires_safety_checker=False)
         pipe = load_pretrained(DiffusionPipeline, model, dtype=self.model_dtype, **absent)
+        self._build(pipe, compile)
+
+    @classmethod
+    def from_pipeline(
+        cls,
+        pipe: Any,
+        prompt: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        compile: str | None = None,
+        verifier_model: str | None = None,
+        max_decode: int = 8,
+    ) -> T2IBackend:
+        """The backend of a loaded SD3-style or SD-UNet pipeline object, computing exactly
+        what loading its directory would."""
+        self = cls.__new__(cls)
+        self._setup(f"<{type(pipe).__name__}>", device, dtype, verifier_model, max_decode)
+        self.prompt = prompt or ""
+        self._build(pipe, compile)
+        return self
+
+    def _build(self, pipe: Any, compile: str | None) -> None:
+        model = self.model_id
         pipe.set_progress_bar_config(disable=True)
         self.pipe = pipe.to(self.device)
         if hasattr(pipe, "transformer") and type(pipe.transformer).__name__ == "SD3Transformer2DModel":

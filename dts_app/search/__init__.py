@@ -6,7 +6,14 @@
 - :mod:`.recorder`: trace, diagnostics, best partial, snapshots;
 - :mod:`.driver`: ``iterate_search``, ``run_search``, ``sample_paths``;
 - :mod:`.registry`: the algorithms (best-of-N, zero-order, paths, tree).
+
+The package is also the public search function: calling it,
+``dts_app.search(velocity, reward, shape=..., algorithm=..., **knobs)``, runs
+:func:`dts_app.api.search` (the fixed public name; docs/api.md).
 """
+
+import sys
+from types import ModuleType as _ModuleType
 
 from .algorithm import SearchAlgorithm
 from .driver import iterate_search, run_search, sample_paths, sampling_metrics
@@ -34,3 +41,24 @@ __all__ = [
     "sample_paths",
     "sampling_metrics",
 ]
+
+
+class _CallablePackage(_ModuleType):
+    """This package, callable as :func:`dts_app.api.search` (looked up by name at call time:
+    the API sits above this layer)."""
+
+    def __call__(self, *args, **kwargs):
+        from ..registry import load_object
+
+        return load_object("dts_app.api:search")(*args, **kwargs)
+
+    @property
+    def __signature__(self):
+        import inspect
+
+        from ..registry import load_object
+
+        return inspect.signature(load_object("dts_app.api:search"))
+
+
+sys.modules[__name__].__class__ = _CallablePackage
