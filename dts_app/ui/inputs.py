@@ -6,10 +6,24 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 from ..config import FIELDS, ConfigError, ObstacleSpec, SearchConfig
 
-__all__ = ["SLIDERS", "LIVE", "TREE_VIEWS", "INPUTS", "input_values", "parse_obstacles", "config_from", "target_value"]
+__all__ = [
+    "SLIDERS",
+    "LIVE",
+    "TREE_VIEWS",
+    "INPUTS",
+    "input_values",
+    "parse_obstacles",
+    "config_from",
+    "target_value",
+    "obstacle_text",
+    "config_inputs",
+    "query_string",
+    "values_from_query",
+]
 
 SLIDERS: tuple[str, ...] = ("n", "m", "eta", "q_star", "steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance")
 LIVE: tuple[str, ...] = ("eta", "q_star", "n", "m")
@@ -185,3 +199,59 @@ def _has_presets(backend: str) -> bool:
     from ..backends.registry import BACKENDS
 
     return bool(BACKENDS[backend].presets) if backend in BACKENDS else True
+
+
+def obstacle_text(o: ObstacleSpec) -> str:
+    """An obstacle as the text the obstacle box reads (``kind:value@eta=..,q=..``)."""
+    v = o.value
+    text = f"{o.kind}:" + (",".join(repr(float(x)) for x in v) if isinstance(v, (list, tuple)) else str(v)[:200])
+    opts = [f"eta={o.eta!r}"] if o.eta is not None else []
+    opts += [f"q={o.q_star!r}"] if o.q_star is not None else []
+    return text + ("@" + ",".join(opts) if opts else "")
+
+
+def config_inputs(cfg: SearchConfig) -> dict:
+    """The app's control values (:data:`INPUTS` names) that reproduce ``cfg``'s knobs."""
+    vals = dict(zip(INPUTS, input_values()))
+    for k in INPUTS:
+        if k in ("obstacles", "embed", "tree_view"):
+            continue
+        v = getattr(cfg, k, None)
+        vals[k] = "" if v is None and k in ("model", "prompt", "verifier_model") else v
+    vals["obstacles"] = "\n".join(obstacle_text(o) for o in cfg.obstacles)
+    return vals
+
+
+def query_string(values: dict) -> str:
+    """URL query parameters for the controls that differ from the defaults (``n=16&avoid=smc``)."""
+    base = dict(zip(INPUTS, input_values()))
+    pairs = []
+    for k in INPUTS:
+        v = values.get(k)
+        if v is None or v == "" or v == base.get(k):
+            continue
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        pairs.append((k, str(v)))
+    return urlencode(pairs)
+
+
+def values_from_query(params: Any) -> dict:
+    """Control values from URL query parameters (unknown names are ignored, values are
+    validated later with every other request: a bad link gets the usual one-line message)."""
+    out: dict[str, Any] = {}
+    if not params:
+        return out
+    for k in INPUTS:
+        if k in params:
+            v = str(params[k])[:4000]
+            try:
+                out[k] = float(v) if k in _NUMERIC else v
+            except ValueError:
+                out[k] = v  # refused by config_from with a message naming the field
+            if k in _NUMERIC and isinstance(out[k], float) and out[k].is_integer():
+                out[k] = int(out[k])
+    return out
+
+
+_NUMERIC = frozenset(k for k in INPUTS if isinstance(dict(zip(INPUTS, input_values()))[k], (int, float)))

@@ -49,6 +49,9 @@ class Limits:
             torch parameters and buffers; the one in use is never evicted).
         models: ``any`` (local: load any hub id or directory you name) or ``allowlist``
             (only ids listed in ``deploy/space_models.txt``).
+        max_file_bytes: the largest upload (a run file) in bytes: Gradio's
+            ``max_file_size`` and the run-file reader's cap.
+        saved_files: saved runs kept on disk for download (older ones are deleted).
         sessions: browser or API sessions whose state the server keeps (Gradio's
             ``state_session_capacity``); the least recently used one is dropped beyond it,
             and its next request starts afresh. Each session keeps its last answer (the
@@ -74,6 +77,8 @@ class Limits:
     cache_bytes: int = 8 * 2**30
     models: str = "any"
     sessions: int = 10_000
+    max_file_bytes: int = 64_000_000
+    saved_files: int = 64
 
     @classmethod
     def space(cls) -> Limits:
@@ -98,6 +103,8 @@ class Limits:
             cache_bytes=2 * 2**30,
             models="allowlist",
             sessions=64,
+            max_file_bytes=16_000_000,
+            saved_files=32,
         )
 
     @classmethod
@@ -176,6 +183,8 @@ ENV: dict[str, str] = {
     "cache_bytes": "DTS_CACHE_BYTES",
     "models": "DTS_MODELS",
     "sessions": "DTS_SESSIONS",
+    "max_file_bytes": "DTS_MAX_FILE_BYTES",
+    "saved_files": "DTS_SAVED_FILES",
 }
 
 

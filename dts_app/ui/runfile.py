@@ -5,10 +5,11 @@
   and ``backend``), so a file saved in the app opens in any tool that reads the CLI's.
 - :func:`load_run`: such a file (from the app or the CLI) back into a
   :class:`~dts_app.config.SearchConfig` and a :class:`~dts_app.search.types.SearchResult`
-  that the app renders like a fresh one; every field is checked and a bad file gets one
-  line saying what is wrong.
-- :func:`query_string` / :func:`values_from_query`: the app's controls as URL query
-  parameters (only those that differ from the defaults), so a link reproduces the view.
+  that the app renders like a fresh one, under the request's :class:`~.limits.Limits`:
+  the file's bytes, its nesting depth (checked before parsing: no recursion), its nodes
+  (counted before parsing), a deadline, and every field checked for type, range and
+  shape before anything is built from it. A bad file gets one line saying what is wrong.
+Links (:func:`query_string`, :func:`values_from_query`) live in :mod:`.inputs`.
 """
 
 from __future__ import annotations
@@ -16,17 +17,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import re
+import time
 from dataclasses import fields
 from typing import Any
-from urllib.parse import urlencode
 
-from ..config import ConfigError, ObstacleSpec, SearchConfig
-from .inputs import INPUTS, input_values
+from ..config import FIELDS, ConfigError, ObstacleSpec, SearchConfig
+from .inputs import config_inputs, obstacle_text, query_string, target_value, values_from_query
+from .limits import Limits
 
-__all__ = ["MAX_FILE_BYTES", "run_payload", "save_run", "load_run", "query_string", "values_from_query", "config_inputs"]
+__all__ = ["MAX_DEPTH", "run_payload", "run_text", "run_name", "load_run", "query_string", "values_from_query", "config_inputs"]
 
-MAX_FILE_BYTES = 64_000_000  # the largest run file the app opens
+MAX_DEPTH = 16  # nesting of a run file (the app's own files nest 5 deep)
+COORD = 1e6  # largest |coordinate| of a sample, x̂0 or obstacle point
+SCORE = 1e30  # largest |score|, value, D or t
+INT = 10**15  # largest counter
+TEXT = 200  # characters kept of a message, label or flag
+_CHUNK = 1 << 22
 
 
 def run_payload(result, cfg: SearchConfig, backend=None) -> dict:
@@ -38,186 +45,348 @@ def run_payload(result, cfg: SearchConfig, backend=None) -> dict:
     return out
 
 
-def save_run(result, cfg: SearchConfig, backend=None, directory: str | None = None) -> str:
-    """Write the run's JSON to a new file and return its path (``dts_<backend>_<algorithm>_seed<k>.json``)."""
-    payload = run_payload(result, cfg, backend)
-    text = json.dumps(payload, allow_nan=False)
-    d = tempfile.mkdtemp(prefix="dts_run_", dir=directory)
-    path = os.path.join(d, f"dts_{cfg.backend}_{cfg.algorithm}_seed{cfg.seed}.json")
-    with open(path, "w") as f:
-        f.write(text)
-    return path
+def run_text(result, cfg: SearchConfig, backend=None) -> str:
+    """The run's JSON text.
 
-
-def _config_from_dict(d: Any) -> SearchConfig:
-    if not isinstance(d, dict):
-        raise ConfigError("run file: no 'config' object (save runs with the app or `search --json`)")
-    names = {f.name for f in fields(SearchConfig)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ConfigError(f"run file: unknown config knob {unknown[0]!r}")
-    kw = dict(d)
-    obs = kw.get("obstacles") or []
-    if not isinstance(obs, list):
-        raise ConfigError("run file: config.obstacles must be a list")
+    Raises:
+        ConfigError: a value JSON cannot carry (NaN, ±inf), in one line.
+    """
     try:
-        kw["obstacles"] = tuple(ObstacleSpec(**o) if isinstance(o, dict) else ObstacleSpec.parse(o) for o in obs)
-    except TypeError:
-        raise ConfigError("run file: cannot read config.obstacles") from None
-    for o in kw["obstacles"]:  # re-check what parse checks (finite coordinates, overrides in range)
-        ObstacleSpec.parse(_obstacle_text(o))
+        return json.dumps(run_payload(result, cfg, backend), allow_nan=False)
+    except (ValueError, TypeError):
+        raise ConfigError("save: this run holds a value JSON cannot carry (NaN or infinity); it cannot be saved") from None
+
+
+def run_name(cfg: SearchConfig) -> str:
+    """``dts_<backend>_<algorithm>_seed<k>.json`` (safe characters only)."""
+    return re.sub(r"[^\w.-]", "_", f"dts_{cfg.backend}_{cfg.algorithm}_seed{cfg.seed}.json")[:120]
+
+
+def _bad(what: str) -> ConfigError:
+    return ConfigError(f"run file: {what}")
+
+
+def _clean(v: Any, what: str, limit: int = TEXT) -> str:
+    """A string as text safe to show (no markup, one line, cut)."""
+    if not isinstance(v, str):
+        raise _bad(f"{what} must be text")
+    return re.sub(r"[<>\x00-\x1f\x7f]", " ", v[:limit])
+
+
+def _num(v: Any, what: str, none: bool = True, bound: float = SCORE) -> float | None:
+    if v is None and none:
+        return None
+    if type(v) not in (int, float):
+        raise _bad(f"{what} must be a number")
+    try:
+        x = float(v)
+    except OverflowError:
+        x = math.inf
+    if not -bound <= x <= bound:  # NaN fails too
+        raise _bad(f"{what} must be a finite number of at most {bound:g} in size")
+    return x
+
+
+def _int(v: Any, what: str, lo: int = 0, hi: int = INT, none: bool = False) -> int | None:
+    if v is None and none:
+        return None
+    if type(v) is not int or not lo <= v <= hi:
+        raise _bad(f"{what} must be a whole number in [{lo}, {hi:g}]")
+    return v
+
+
+def _list(v: Any, what: str, most: int) -> list:
+    if not isinstance(v, list):
+        raise _bad(f"{what} must be a list")
+    if len(v) > most:
+        raise _bad(f"{what}: {len(v):,} entries, at most {most:,}")
+    return v
+
+
+def _vector(v: Any, what: str, most: int = 1 << 20) -> list[float]:
+    """A flat list of finite numbers (coordinates)."""
+    _list(v, what, most)
+    if not all(type(x) in (int, float) for x in v):
+        raise _bad(f"{what} must hold numbers only")
+    try:
+        if not all(-COORD <= float(x) <= COORD for x in v):
+            raise _bad(f"{what} must hold finite numbers of at most {COORD:g} in size")
+    except OverflowError:
+        raise _bad(f"{what} must hold finite numbers of at most {COORD:g} in size") from None
+    return [float(x) for x in v]
+
+
+def _plain(v: Any, what: str, depth: int = 0) -> Any:
+    """Event data: numbers, short text, booleans, None, small lists and dicts of them."""
+    if v is None or type(v) is bool:
+        return v
+    if type(v) in (int, float):
+        return _num(v, what, bound=SCORE) if type(v) is float else _int(v, what, -INT, INT)
+    if isinstance(v, str):
+        return _clean(v, what)
+    if depth < 3 and isinstance(v, list):
+        return [_plain(x, what, depth + 1) for x in _list(v, what, 4096)]
+    if depth < 3 and isinstance(v, dict) and len(v) <= 64:
+        return {_clean(k, what, 60): _plain(x, what, depth + 1) for k, x in v.items()}
+    raise _bad(f"{what} holds a value of an unexpected kind")
+
+
+def _depth(data: bytes) -> int:
+    """The deepest nesting of ``[`` / ``{`` outside strings (numpy, in chunks: no recursion)."""
+    import numpy as np
+
+    if b"\\" in data:
+        data = re.sub(rb"\\.", b"__", data, flags=re.S)  # escapes never end a string
+    a = np.frombuffer(data, np.uint8)
+    depth = deepest = parity = 0
+    for i in range(0, len(a), _CHUNK):
+        c = a[i : i + _CHUNK]
+        inside = (np.cumsum(c == 34, dtype=np.int32) + parity) & 1
+        parity = int(inside[-1])
+        step = ((c == 91) | (c == 123)).astype(np.int32) - ((c == 93) | (c == 125))
+        d = np.cumsum(step * (inside == 0), dtype=np.int64) + depth
+        deepest, depth = max(deepest, int(d.max())), int(d[-1])
+    return deepest
+
+
+def _constant(name: str) -> Any:
+    raise _bad(f"{name} is not a number JSON allows (NaN and infinity are refused)")
+
+
+def read_json(path: Any, limits: Limits) -> dict:
+    """The file's JSON object, within the byte, node and depth limits."""
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise _bad("nothing uploaded")
+    size = os.path.getsize(path)
+    if size > limits.max_file_bytes:
+        raise _bad(f"{size / 1e6:.1f} MB, at most {limits.max_file_bytes / 1e6:g} MB; {limits.lift('max_file_bytes')}")
+    with open(path, "rb") as f:
+        data = f.read()
+    nodes = data.count(b'"parent"')  # one per tree node (an upper bound: text may contain it too)
+    if nodes > limits.max_nodes + 1_000:
+        raise _bad(f"about {nodes:,} tree nodes, at most {limits.max_nodes:,} per request; {limits.lift('max_nodes')}")
+    if _depth(data) > MAX_DEPTH:
+        raise _bad(f"nested more than {MAX_DEPTH} levels deep: not a DTS Explorer run")
+    try:
+        d = json.loads(data.decode("utf-8"), parse_constant=_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise _bad("not a JSON file") from None
+    if not isinstance(d, dict) or not isinstance(d.get("tree"), dict) or not isinstance(d.get("ledger"), dict):
+        raise _bad("not a DTS Explorer run (no tree or ledger)")
+    return d
+
+
+def _config_from_dict(d: Any, limits: Limits) -> SearchConfig:
+    if not isinstance(d, dict):
+        raise _bad("no 'config' object (save runs with the app or `search --json`)")
+    names = {f.name for f in fields(SearchConfig)}
+    unknown = sorted(k for k in d if k not in names)
+    if unknown:
+        raise _bad(f"unknown config knob {str(unknown[0])[:40]!r}")
+    kw = dict(d)
+    for k, v in kw.items():
+        if k in FIELDS:
+            FIELDS[k].check(v)  # the same checks as every request: types, ranges, choices
+        elif k in ("backend", "preset", "algorithm", "verifier", "heldout", "model", "verifier_model", "prompt"):
+            if v is not None and (not isinstance(v, str) or len(v) > (limits.max_text if k in ("model", "prompt") else TEXT)):
+                raise _bad(f"config.{k} must be text of at most {TEXT} characters")
+        elif k == "condition" and type(v) is not bool:
+            raise _bad("config.condition must be true or false")
+    if "target" in kw:
+        kw["target"] = target_value(kw["target"])
+    obs = _list(kw.get("obstacles") or [], "config.obstacles", limits.max_obstacles)
+    specs = []
+    for o in obs:
+        if isinstance(o, dict) and set(o) <= {"kind", "value", "eta", "q_star"}:
+            value = o.get("value")
+            v = _vector(value, "an obstacle's value", 4096) if isinstance(value, list) else value
+            spec = ObstacleSpec(
+                kind=_clean(o.get("kind"), "an obstacle's kind", 40), value=v, eta=o.get("eta"), q_star=o.get("q_star")
+            )
+            specs.append(ObstacleSpec.parse(obstacle_text(spec)))  # what parse checks: finite, overrides in range
+        elif isinstance(o, str) and len(o) <= limits.max_text:
+            specs.append(ObstacleSpec.parse(o))
+        else:
+            raise _bad("cannot read config.obstacles")
+    kw["obstacles"] = tuple(specs)
     from ..search.problem import validate
 
     return validate(SearchConfig(**kw))
 
 
-def _obstacle_text(o: ObstacleSpec) -> str:
-    v = o.value
-    text = f"{o.kind}:" + (",".join(repr(float(x)) for x in v) if isinstance(v, (list, tuple)) else str(v))
-    opts = [f"eta={o.eta!r}"] if o.eta is not None else []
-    opts += [f"q={o.q_star!r}"] if o.q_star is not None else []
-    return text + ("@" + ",".join(opts) if opts else "")
+class _Clock:
+    """The request's deadline while a file is read (checked every 1,024 items)."""
+
+    def __init__(self, limits: Limits, clock=time.monotonic):
+        self.limits, self.clock, self.t0 = limits, clock, clock()
+
+    def check(self, i: int) -> None:
+        if i & 1023 == 0 and self.clock() - self.t0 > self.limits.deadline_s:
+            lim = self.limits
+            raise _bad(f"reading took over the {lim.deadline_s:g} s deadline per request; {lim.lift('deadline_s')}")
 
 
-def _num(v: Any, what: str, none: bool = True) -> float | None:
-    if v is None and none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ConfigError(f"run file: {what} must be a finite number, got {str(v)[:30]}")
-    return float(v)
+_NODE_KEYS = frozenset(
+    ("id", "parent", "step", "t", "score", "heldout_score", "D", "inside_q", "status", "key", "value", "visits", "x0")
+)
 
 
-def _result_from_dict(d: dict):
+def _nodes(raw: Any, limits: Limits, clock: _Clock) -> list:
+    from ..trace import STATUSES, Node
+
+    raw = _list(raw, "tree.nodes", limits.max_nodes)
+    out, dim = [], None
+    for i, n in enumerate(raw):
+        clock.check(i)
+        if not isinstance(n, dict) or not n.keys() <= _NODE_KEYS:
+            raise _bad(f"tree node {i} is not a node")
+        parent = n.get("parent")
+        if (
+            n.get("id") != i
+            or type(n.get("id")) is not int
+            or (parent is not None and (type(parent) is not int or not 0 <= parent < i))
+        ):
+            raise _bad(f"tree node {i} has a bad id or parent")
+        if n.get("status", "kept") not in STATUSES:
+            raise _bad(f"tree node {i} has an unknown status")
+        x0 = n.get("x0")
+        if x0 is not None:
+            x0 = _vector(x0, f"node {i} x0", 4096)
+            dim = len(x0) if dim is None else dim
+            if len(x0) != dim or not x0:
+                raise _bad(f"node {i} x0 has {len(x0)} numbers, other nodes {dim}")
+        if type(n.get("inside_q", False)) is not bool:
+            raise _bad(f"node {i} inside_q must be true or false")
+        key = _list(n.get("key") or [], f"node {i} key", 64)
+        out.append(
+            Node(
+                id=i,
+                parent=parent,
+                step=_int(n.get("step"), f"node {i} step", 0, 100_000),
+                t=_num(n.get("t"), f"node {i} t", none=False, bound=1e3),
+                score=_num(n.get("score"), f"node {i} score"),
+                heldout_score=_num(n.get("heldout_score"), f"node {i} heldout_score"),
+                D=_num(n.get("D"), f"node {i} D"),
+                inside_q=n.get("inside_q", False),
+                status=n.get("status", "kept"),
+                key=tuple(_int(k, f"node {i} key", -INT, INT) for k in key),
+                value=_num(n.get("value"), f"node {i} value"),
+                visits=_int(n.get("visits"), f"node {i} visits", none=True),
+                x0=x0,
+            )
+        )
+    return out
+
+
+def _obstacle(o: Any, i: int) -> dict:
+    what = f"obstacle {i}"
+    if not isinstance(o, dict):
+        raise _bad(f"{what} is not an object")
+    pts = o.get("points")
+    if pts is not None:
+        pts = [_vector(p, f"{what} points", 4096) for p in _list(pts, f"{what} points", 4096)]
+        if len({len(p) for p in pts}) > 1:
+            raise _bad(f"{what} points differ in length")
+    out = {k: _clean(o[k], f"{what} {k}") for k in ("kind", "label", "space", "mode", "measure") if o.get(k) is not None}
+    out.update(points=pts, n_points=_int(o.get("n_points", len(pts or [])), f"{what} n_points"))
+    out.update(radius=_num(o.get("radius", 0.0), f"{what} radius", none=False, bound=COORD))
+    out.update(eta=_num(o.get("eta"), f"{what} eta", bound=COORD), q_star=_num(o.get("q_star"), f"{what} q_star", False, COORD))
+    if out["radius"] < 0 or out["q_star"] <= 0 or "kind" not in out:
+        raise _bad(f"{what} needs a kind, a radius ≥ 0 and Q* > 0")
+    return out
+
+
+def _point(p: Any) -> tuple[int, float | None]:
+    if not isinstance(p, list) or len(p) != 2:
+        raise _bad("a curve point must be [NFEs, score]")
+    return _int(p[0], "curve NFEs"), _num(p[1], "curve value")
+
+
+def _result_from_dict(d: dict, limits: Limits, clock: _Clock):
     import torch
 
     from ..ledger import Budget, Ledger
     from ..search.types import Candidate, SearchResult
-    from ..trace import STATUSES, Node, Trace
+    from ..trace import Trace
 
-    try:
-        shape = tuple(int(s) for s in (d.get("best_shape") or ()))
-        tree = Trace()
-        raw = d["tree"]["nodes"]
-        for i, n in enumerate(raw):
-            if n["id"] != i or (n["parent"] is not None and not 0 <= n["parent"] < i):
-                raise ConfigError(f"run file: tree node {i} has a bad id or parent")
-            if n.get("status") not in STATUSES:
-                raise ConfigError(f"run file: tree node {i} has an unknown status")
-            node = Node(**{k: v for k, v in n.items() if k != "key"}, key=tuple(n.get("key") or ()))
-            for k in ("t", "score", "heldout_score", "D", "value"):
-                _num(getattr(node, k), f"node {i} {k}", none=k != "t")
-            tree.nodes.append(node)
-        tree.events = list(d["tree"].get("events") or [])
+    tree = Trace()
+    tree.nodes = _nodes(d["tree"].get("nodes"), limits, clock)
+    tree.events = [_plain(e, "tree.events") for e in _list(d["tree"].get("events") or [], "tree.events", limits.max_nodes)]
+    n_nodes = len(tree.nodes)
+    shape = tuple(_int(s, "best_shape", 1, 1 << 20) for s in _list(d.get("best_shape") or [], "best_shape", 8))
+    size = math.prod(shape) if shape else None
+    if size is not None and size > 1 << 22:
+        raise _bad("best_shape is too large")
 
-        def tensor(values, what):
-            if values is None:
-                return None
-            t = torch.tensor([_num(v, what, none=False) for v in values], dtype=torch.float32)
-            return t.reshape(shape) if shape and t.numel() == math.prod(shape) else t
+    def tensor(values, what):
+        if values is None:
+            return None
+        xs = _vector(values, what)
+        if size is not None and len(xs) != size:
+            raise _bad(f"{what} has {len(xs)} numbers, best_shape says {size}")
+        t = torch.tensor(xs, dtype=torch.float32)
+        return t.reshape(shape) if shape else t
 
-        def cand(c):
-            x = tensor(c.get("sample"), "candidate sample")
-            return Candidate(
-                x0=x if x is not None else torch.zeros(0),
-                score=_num(c["score"], "candidate score", none=False),
-                heldout_score=_num(c.get("heldout_score"), "held-out score"),
-                node_id=int(c["node_id"]),
-                key=tuple(c.get("key") or ()),
-                flags=tuple(c.get("flags") or ()),
-            )
-
-        lg = dict(d["ledger"])
-        budget = lg.pop("budget", None)
-        ledger = Ledger(budget=Budget(budget), **lg)
-        curve = [(int(a), _num(b, "curve value")) for a, b in d.get("curve") or []]
-        result = SearchResult(
-            best=tensor(d.get("best"), "best"),
-            best_score=_num(d.get("best_score"), "best_score"),
-            heldout_score=_num(d.get("heldout_score"), "heldout_score"),
-            candidates=[cand(c) for c in d.get("candidates") or []],
-            ledger=ledger,
-            tree=tree,
-            message=str(d.get("message", "finished"))[:200],
-            partial=bool(d.get("partial", False)),
-            best_node=d.get("best_node"),
-            metrics=dict(d.get("metrics") or {}),
-            obstacles=list(d.get("obstacles") or []),
-            curve=curve,
-            error=d.get("error"),
-            draws=[cand(c) for c in d["draws"]] if d.get("draws") is not None else None,
+    def cand(c, i):
+        if not isinstance(c, dict):
+            raise _bad(f"candidate {i} is not an object")
+        clock.check(i)
+        x = tensor(c.get("sample"), f"candidate {i} sample")
+        return Candidate(
+            x0=x if x is not None else torch.zeros(0),
+            score=_num(c.get("score"), f"candidate {i} score", none=False),
+            heldout_score=_num(c.get("heldout_score"), f"candidate {i} heldout_score"),
+            node_id=_int(c.get("node_id"), f"candidate {i} node_id", 0, max(0, n_nodes - 1)),
+            key=tuple(_int(k, f"candidate {i} key", -INT, INT) for k in _list(c.get("key") or [], f"candidate {i} key", 64)),
+            flags=tuple(_clean(f, f"candidate {i} flags", 40) for f in _list(c.get("flags") or [], f"candidate {i} flags", 16)),
         )
-    except ConfigError:
-        raise
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise ConfigError(f"run file: not a DTS Explorer run ({type(e).__name__.lower()} reading {str(e)[:60]})") from None
-    if result.best_node is not None and not 0 <= result.best_node < len(tree.nodes):
-        raise ConfigError("run file: best_node is not a node of the tree")
-    return result
+
+    lg = dict(d["ledger"])
+    budget = _int(lg.pop("budget", None), "ledger budget", 1, INT, none=True)
+    counters = {f.name for f in fields(Ledger)} - {"budget"}
+    if not set(lg) <= counters:
+        raise _bad(f"unknown ledger counter {str(sorted(set(lg) - counters)[0])[:40]!r}")
+    ledger = Ledger(budget=Budget(budget), **{k: _int(v, f"ledger {k}") for k, v in lg.items()})
+    curve = [_point(p) for p in _list(d.get("curve") or [], "curve", limits.max_nodes + 1)]
+    metrics = d.get("metrics") or {}
+    if not isinstance(metrics, dict) or len(metrics) > 64:
+        raise _bad("metrics must be an object of at most 64 numbers")
+    metrics = {
+        _clean(k, "metrics", 60): (v if v is None or type(v) is bool else _num(v, f"metric {str(k)[:40]}"))
+        for k, v in metrics.items()
+    }
+    best_node = _int(d.get("best_node"), "best_node", 0, max(0, n_nodes - 1), none=True)
+    if best_node is not None and not n_nodes:
+        raise _bad("best_node is not a node of the tree")
+    draws = d.get("draws")
+    return SearchResult(
+        best=tensor(d.get("best"), "best"),
+        best_score=_num(d.get("best_score"), "best_score"),
+        heldout_score=_num(d.get("heldout_score"), "heldout_score"),
+        candidates=[cand(c, i) for i, c in enumerate(_list(d.get("candidates") or [], "candidates", limits.max_nodes))],
+        ledger=ledger,
+        tree=tree,
+        message=_clean(d.get("message", "finished"), "message"),
+        partial=d.get("partial", False) is True,
+        best_node=best_node,
+        metrics=metrics,
+        obstacles=[_obstacle(o, i) for i, o in enumerate(_list(d.get("obstacles") or [], "obstacles", limits.max_obstacles))],
+        curve=curve,
+        error=None if d.get("error") is None else _clean(d["error"], "error"),
+        draws=None if draws is None else [cand(c, i) for i, c in enumerate(_list(draws, "draws", limits.max_nodes))],
+    )
 
 
-def load_run(path: str) -> tuple[SearchConfig, Any]:
-    """A saved run back as ``(config, result)``.
+def load_run(path: Any, limits: Limits | None = None, clock=time.monotonic) -> tuple[SearchConfig, Any]:
+    """A saved run back as ``(config, result)``, read within ``limits`` (default: the
+    local profile).
 
     Raises:
-        ConfigError: the file is too large, not JSON or not a run (one line saying why).
+        ConfigError: the file is too large, too deep, not JSON or not a run, a field has the
+            wrong type, range or shape, or reading passed the deadline (one line saying why).
     """
-    if not isinstance(path, str) or not os.path.isfile(path):
-        raise ConfigError("run file: nothing uploaded")
-    if os.path.getsize(path) > MAX_FILE_BYTES:
-        raise ConfigError(f"run file: over {MAX_FILE_BYTES // 1_000_000} MB")
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ConfigError("run file: not a JSON file") from None
-    if not isinstance(d, dict) or "tree" not in d or "ledger" not in d:
-        raise ConfigError("run file: not a DTS Explorer run (no tree or ledger)")
-    cfg = _config_from_dict(d.get("config"))
-    return cfg, _result_from_dict(d)
-
-
-def config_inputs(cfg: SearchConfig) -> dict:
-    """The app's control values (:data:`INPUTS` names) that reproduce ``cfg``'s knobs."""
-    vals = dict(zip(INPUTS, input_values()))
-    for k in INPUTS:
-        if k in ("obstacles", "embed", "tree_view"):
-            continue
-        v = getattr(cfg, k, None)
-        vals[k] = "" if v is None and k in ("model", "prompt", "verifier_model") else v
-    vals["obstacles"] = "\n".join(_obstacle_text(o) for o in cfg.obstacles)
-    return vals
-
-
-def query_string(values: dict) -> str:
-    """URL query parameters for the controls that differ from the defaults (``n=16&avoid=smc``)."""
-    base = dict(zip(INPUTS, input_values()))
-    pairs = []
-    for k in INPUTS:
-        v = values.get(k)
-        if v is None or v == "" or v == base.get(k):
-            continue
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        pairs.append((k, str(v)))
-    return urlencode(pairs)
-
-
-def values_from_query(params: Any) -> dict:
-    """Control values from URL query parameters (unknown names are ignored, values are
-    validated later with every other request: a bad link gets the usual one-line message)."""
-    out: dict[str, Any] = {}
-    if not params:
-        return out
-    for k in INPUTS:
-        if k in params:
-            v = str(params[k])[:4000]
-            try:
-                out[k] = float(v) if k in _NUMERIC else v
-            except ValueError:
-                out[k] = v  # refused by config_from with a message naming the field
-            if k in _NUMERIC and isinstance(out[k], float) and out[k].is_integer():
-                out[k] = int(out[k])
-    return out
-
-
-_NUMERIC = frozenset(k for k in INPUTS if isinstance(dict(zip(INPUTS, input_values()))[k], (int, float)))
+    limits = limits or Limits()
+    timer = _Clock(limits, clock)
+    d = read_json(path, limits)
+    cfg = _config_from_dict(d.get("config"), limits)
+    return cfg, _result_from_dict(d, limits, timer)

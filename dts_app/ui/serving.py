@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import tempfile
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "POLL_S",
+    "SavedFiles",
     "QUEUE_POLL_S",
     "call_in_thread",
     "calm_queue",
@@ -172,3 +177,80 @@ def calm_queue(demo: Any, poll_s: float = QUEUE_POLL_S) -> bool:
         return False
     queue.sleep_when_free = max(queue.sleep_when_free, poll_s)
     return True
+
+
+class SavedFiles:
+    """Saved runs on disk, bounded: the newest ``keep`` files stay, older ones are deleted.
+
+    With ``cache`` (Gradio's cache folder, set by the layout) a file is written where Gradio
+    would copy it (``cache/<hash of its bytes>/<name>``), so Gradio serves it without a
+    second copy; otherwise each file gets its own folder under a private temporary one.
+    :meth:`discard` deletes an uploaded file after use (only inside ``cache``; never a
+    path of the server's own files or one this object keeps).
+    """
+
+    def __init__(self, keep: int, cache: str | None = None):
+        self.keep, self.cache = max(1, int(keep)), cache
+        self._paths: deque[Path] = deque()
+        self._lock = threading.Lock()
+        self._root: str | None = None
+
+    def write(self, name: str, text: str) -> str:
+        """Write ``text`` as ``name`` and return its path; the oldest files beyond ``keep`` go."""
+        with self._lock:
+            path = self._place(name, text.encode())
+            if path in self._paths:
+                self._paths.remove(path)
+            self._paths.append(path)
+            while len(self._paths) > self.keep:
+                _remove(self._paths.popleft())
+        return str(path)
+
+    def _place(self, name: str, data: bytes) -> Path:
+        if self.cache:
+            try:
+                from gradio.processing_utils import hash_file
+
+                Path(self.cache).mkdir(parents=True, exist_ok=True)
+                fd, staging = tempfile.mkstemp(dir=self.cache, prefix=".dts_save_")
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                path = Path(self.cache) / hash_file(staging) / name
+                path.parent.mkdir(exist_ok=True)
+                os.replace(staging, path)
+                return path.resolve()
+            except (ImportError, OSError):
+                pass  # another Gradio, or no cache folder: a private folder below
+        if self._root is None or not os.path.isdir(self._root):
+            self._root = tempfile.mkdtemp(prefix="dts_runs_")
+        path = Path(tempfile.mkdtemp(dir=self._root)) / name
+        path.write_bytes(data)
+        return path.resolve()
+
+    def files(self) -> list[str]:
+        """The saved files kept now, oldest first."""
+        with self._lock:
+            return [str(p) for p in self._paths]
+
+    def discard(self, path: Any) -> bool:
+        """Delete an uploaded file once read (True when deleted)."""
+        if not self.cache or not isinstance(path, str):
+            return False
+        try:
+            p, cache = Path(path).resolve(), Path(self.cache).resolve()
+        except (OSError, ValueError):
+            return False
+        with self._lock:
+            if p in self._paths or cache not in p.parents or not p.is_file():
+                return False
+            _remove(p)
+        return True
+
+
+def _remove(path: Path) -> None:
+    """Delete a file and its folder when that is left empty."""
+    try:
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
+    except OSError:
+        pass

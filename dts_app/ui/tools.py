@@ -13,8 +13,9 @@ from typing import Any
 
 from ..config import ConfigError
 from . import clicks
-from .inputs import INPUTS, input_values
-from .runfile import config_inputs, load_run, query_string, save_run, values_from_query
+from .inputs import INPUTS, config_inputs, input_values, query_string, values_from_query
+from .runfile import load_run, run_name, run_text
+from .serving import SavedFiles
 from .state import SessionState
 
 __all__ = ["ToolHandlers"]
@@ -83,16 +84,27 @@ class ToolHandlers:
         return compare(self, state, values, algorithm_b, changes_b, cancel)
 
     # ---- save / reopen / share -------------------------------------------------------
+    @property
+    def saved_files(self) -> SavedFiles:
+        """Where saved runs are written (the newest ``Limits.saved_files`` are kept)."""
+        files = getattr(self, "_saved", None)
+        if files is None:
+            files = self._saved = SavedFiles(self.limits.saved_files)
+        return files
+
     def save(self, state: SessionState) -> tuple[str | None, str]:
         """The last run as a JSON file in the CLI's schema: ``(path, status)``."""
         res, cfg = getattr(state, "result", None), getattr(state, "config", None)
         if res is None or cfg is None:
             return None, "⚠️ save: run a search first"
         try:
-            backend = self.backend(cfg)
-        except ConfigError:
-            backend = None
-        path = save_run(res, cfg, backend)
+            try:
+                backend = self.backend(cfg)
+            except ConfigError:
+                backend = None
+            path = self.saved_files.write(run_name(cfg), run_text(res, cfg, backend))
+        except Exception as e:
+            return None, self._error(e)
         return (
             path,
             f"saved: {len(res.tree.nodes):,} nodes, {len(res.candidates):,} candidates (the CLI's `search --json` schema)",
@@ -100,7 +112,8 @@ class ToolHandlers:
 
     def reopen(self, state: SessionState, path: Any) -> tuple:
         """A saved run shown again: ``(state, *Outputs, *control values)``; on a bad file
-        only the status changes."""
+        only the status changes. The file is read under the request's limits (bytes, depth,
+        nodes, deadline) and deleted afterwards when it is an upload in Gradio's cache."""
         state = state if isinstance(state, SessionState) else SessionState()
         from .render import Outputs
 
@@ -109,7 +122,10 @@ class ToolHandlers:
             if isinstance(path, (list, tuple)):
                 path = path[0] if path else None
             path = getattr(path, "name", path)
-            cfg, res = load_run(path)
+            try:
+                cfg, res = load_run(path, self.limits, self.clock)
+            finally:
+                self.saved_files.discard(path)
             backend = self.backend(cfg)
             if res.candidates and backend.data_kind == "image" and res.best is not None:
                 import torch
