@@ -14,9 +14,13 @@ One iteration (the exact rules):
 1. **Selection.** From the root, while the current node has its full set of children (N =
    ``n`` under the root, M = ``m`` under every other node) and is not *closed* (terminal,
    or every child closed), move to an open child:
-   - ``max`` (search): the child maximising ``V̄(c) + c_uct·sqrt(log N(p) / N(c))``
-     (UCT; V̄ = value rescaled to [0, 1] by the smallest and largest reward seen, N =
-     visit count);
+   - ``max`` (search, DTS*): the child with the largest value V(c), greedily, as DTS*
+     "switches the selection rule to greedy maximization" (Jain et al. 2025, §4). With
+     ``c_uct`` > 0 the rule is UCT instead: ``V̄(c) + c_uct·sqrt(log N(p) / N(c))`` (V̄ =
+     value rescaled to [0, 1] by the smallest and largest reward seen, N = visit count).
+     The default is c_uct = 0: on trap the UCT bonus (≈ 0.9 at c = 1) swamps the gap
+     between the hazard's rescaled reward (≈ 0.87) and the prize's (1.0), so visits spread
+     evenly over the root noises (docs/search.md has the sweep);
    - ``soft`` (sampling): a child drawn with probability ∝ ``exp(V(c)/τ)`` (τ =
      ``temperature``), from the run's own selection stream (``rng`` domain 1).
 2. **Expansion.** One new child of the selected node (a fresh noise under the root, an
@@ -149,6 +153,8 @@ class _Run:
     def select_child(self, node: _TNode) -> _TNode:
         open_kids = [c for c in node.children if not c.closed]
         if self.cfg.backup == "max":
+            if self.cfg.c_uct == 0:  # DTS*: greedy; a batch's virtual visits still spread it
+                return max(open_kids, key=lambda c: (c.vloss == 0, c.value))
             logn = math.log(max(node.visits, 1))
             span = self.hi - self.lo if self.hi > self.lo else 1.0
             return max(
