@@ -1,24 +1,26 @@
 """Zero-order search (ZO-n), Ma et al. 2025 §3.2.
 
 1. A pivot noise ``n0`` (stream ``(0,)``) is solved to t = 0 and scored.
-2. Each iteration k = 1..K draws N neighbours of the pivot: the pivot rotated by exactly
-   the angle λ in a random plane through it::
+2. Each iteration k = 1..K draws N neighbours of the pivot, each from its own stream
+   ``(k, j)``, by the Gaussian-preserving move (preconditioned Crank–Nicolson)::
 
-       u = ξ − (ξ·p̂)·p̂,  û = u/‖u‖,  n' = ‖pivot‖·(cos(λ)·p̂ + sin(λ)·û),
-       p̂ = pivot/‖pivot‖,  ξ ~ N(0, I) from stream (k, j)
+       n' = cos(λ)·pivot + sin(λ)·ξ,   ξ ~ N(0, I)
 
-   Every neighbour has the pivot's norm and lies at angle λ from it, in any dimension. If
-   the pivot is N(0, I), so is every neighbour (its norm is the pivot's and its direction
-   is uniform). The older recipe ``cos(λ)·pivot + sin(λ)·ξ`` also keeps N(0, I), but its
-   angle to the pivot is λ only in high dimension (where ξ is nearly orthogonal to the
-   pivot and of the same norm); in 2-D it varies from 0 to π.
-3. The neighbours are solved to t = 0 and scored; the pivot moves to the best neighbour if
-   it scores higher than the pivot, otherwise it stays (and the next iteration draws new
-   neighbours around it).
+   If the pivot is N(0, I), so is every neighbour, in any dimension. In high dimension ξ
+   is nearly orthogonal to the pivot and of the same norm, so every neighbour lies at angle
+   ≈ λ from the pivot on the same shell: the neighbourhood ``S_n^λ`` of the paper with d
+   the angle. In low dimension the neighbours are distinct and their norms differ from
+   the pivot's, which the search needs: on trap (2-D) only noises with norm between about
+   1.5 and 3.0 reach the prize, and an exact rotation (norm locked, and in 2-D only two
+   neighbours at each angle) could not leave the pivot's shell (hit rate 0 of 12 seeds at
+   1,024 NFEs, against 11 of 12 for this move; docs/search.md).
+3. The neighbours are solved to t = 0 and scored; the pivot moves to the best neighbour
+   ("find the best candidate, update it to be the pivot", Ma et al.), even when it scores
+   below the pivot. The answer is the best sample seen over all iterations.
 
 Cost with S steps of a solver with c evaluations per step: ``(1 + K·N)·S·c`` NFEs and
-``1 + K·N`` verifier calls. Under a budget only whole batches of neighbours that can
-finish are started.
+``1 + K·N`` verifier calls. :meth:`ZeroOrder.fit_budget` spends the whole budget: K is
+the number of iterations the budget's paths fill, the last one with fewer neighbours.
 """
 
 from __future__ import annotations
@@ -35,17 +37,10 @@ from .problem import Problem
 __all__ = ["ZeroOrder"]
 
 
-def rotate(pivot: torch.Tensor, xi: torch.Tensor, c: float, s: float) -> torch.Tensor:
-    """Neighbours ``[N, *shape]``: ``pivot`` rotated by the angle with cosine ``c`` and sine
-    ``s`` in the plane spanned by it and each row of ``xi`` (see module docstring)."""
-    p = pivot.reshape(1, -1).double()
-    x = xi.reshape(len(xi), -1).double()
-    norm = p.norm()
-    ph = p / norm.clamp_min(1e-30)
-    u = x - (x @ ph.T) * ph
-    uh = u / u.norm(dim=1, keepdim=True).clamp_min(1e-30)
-    out = norm * (c * ph + s * uh)
-    return out.to(xi.dtype).reshape(xi.shape)
+def neighbours(pivot: torch.Tensor, xi: torch.Tensor, lam: float) -> torch.Tensor:
+    """Neighbours ``[N, *shape]`` of ``pivot`` ``[*shape]``: ``cos(λ)·pivot + sin(λ)·ξ``
+    for each row ξ of ``xi`` ``[N, *shape]`` (see module docstring)."""
+    return math.cos(lam) * pivot.unsqueeze(0) + math.sin(lam) * xi
 
 
 class ZeroOrder(SearchAlgorithm):
@@ -55,9 +50,11 @@ class ZeroOrder(SearchAlgorithm):
         return (1 + self.config.iterations * self.config.n) * problem.path_nfe()
 
     def fit_budget(self, problem: Problem, budget: int) -> ZeroOrder:
+        """N neighbours (at most ``budget``'s paths less the pivot) and as many iterations
+        as the remaining paths fill; the budget trims the last one (all of it is spent)."""
         paths = budget // problem.path_nfe()
         n = min(self.config.n, max(1, paths - 1))
-        return ZeroOrder(self.config, n=n, iterations=max(1, (paths - 1) // n))
+        return ZeroOrder(self.config, n=n, iterations=max(1, -(-(paths - 1) // n)))
 
     def iterate(self, eng: Engine) -> Iterator[None]:
         cfg = self.config
@@ -74,7 +71,6 @@ class ZeroOrder(SearchAlgorithm):
         pivot_score = done[0].score if done else -math.inf
         eng.trace.event("pivot", iteration=0, node=done[0].node_id if done else None, score=pivot_score)
         yield
-        c, s = math.cos(cfg.lam), math.sin(cfg.lam)
         for k in range(1, cfg.iterations + 1):
             n = cfg.n
             rem = eng.ledger.remaining
@@ -84,7 +80,7 @@ class ZeroOrder(SearchAlgorithm):
                     return
             keys = [(k, j) for j in range(n)]
             xi = eng.noise(keys)
-            noises = rotate(pivot_noise, xi, c, s)
+            noises = neighbours(pivot_noise, xi, cfg.lam)
             beam = eng.start(keys, x=noises)
             yield
             for beam in eng.solve(beam):
@@ -94,8 +90,7 @@ class ZeroOrder(SearchAlgorithm):
                 yield
                 continue
             top = max(finals, key=lambda c: c.score)
-            moved = top.score > pivot_score
-            if moved:
-                pivot_noise, pivot_score = noises[top.key[1]].clone(), top.score
-            eng.trace.event("pivot", iteration=k, node=top.node_id, score=pivot_score, moved=moved)
+            improved = top.score > pivot_score
+            pivot_noise, pivot_score = noises[top.key[1]].clone(), top.score
+            eng.trace.event("pivot", iteration=k, node=top.node_id, score=pivot_score, improved=improved)
             yield
