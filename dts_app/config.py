@@ -91,14 +91,20 @@ _SPECS = [
     FieldSpec("shift", "time shift", "Time-grid shift: >1 spends more steps at high noise.", 0.1, 10.0),
     FieldSpec("sde_gamma", "γ: SDE noise", "Noise of the reverse SDE, g(t)² = 2γt (0 = ODE).", 0.0, 5.0),
     FieldSpec(
-        "lam", "λ: neighbourhood radius", "Zero-order search: angle-like distance of neighbours from the pivot noise.", 0.0, 2.0
+        "lam",
+        "λ: neighbourhood radius",
+        "Zero-order search: neighbours are cos λ·pivot + sin λ·ξ (at angle ≈ λ from the pivot in high dimension).",
+        0.0,
+        2.0,
     ),
     FieldSpec("iterations", "K: iterations", "Zero-order search: pivot updates.", 1, 1000, True),
     FieldSpec("sigma", "σ: start level", "Search over paths: noise level t where branching starts.", 0.0, 1.0),
     FieldSpec("delta_f", "Δf: forward steps", "Search over paths: grid steps re-noised forward per round.", 1, 100, True),
     FieldSpec("delta_b", "Δb: backward steps", "Search over paths: grid steps solved back per round (> Δf).", 1, 200, True),
     FieldSpec("temperature", "τ: backup temperature", "Tree search: soft-max backup temperature (small = greedy).", 1e-4, 100.0),
-    FieldSpec("c_uct", "c: exploration", "Tree search: exploration weight of the selection rule.", 0.0, 10.0),
+    FieldSpec(
+        "c_uct", "c: exploration", "Tree search (max): 0 = greedy selection (DTS*); > 0 = UCT with this weight.", 0.0, 10.0
+    ),
     FieldSpec(
         "draws",
         "K: draws",
@@ -116,7 +122,11 @@ _SPECS = [
         True,
     ),
     FieldSpec(
-        "ess_threshold", "ESS threshold", "SMC: resample when the effective sample size falls below this fraction of N.", 0.0, 1.0
+        "ess_threshold",
+        "ESS threshold",
+        "SMC and --avoid smc: resample when the effective sample size falls below this fraction of N.",
+        0.0,
+        1.0,
     ),
     FieldSpec("resample_every", "resample every", "SMC: score and consider resampling every this many steps.", 1, 1000, True),
     FieldSpec("resample_from", "resample from t", "SMC: resampling starts once t ≤ this (1 = from the start).", 0.0, 1.0),
@@ -240,13 +250,13 @@ class SearchConfig:
     sde_gamma: float = 0.5
     budget: int = 0
     seed: int = 0
-    lam: float = 0.3
+    lam: float = 0.75
     iterations: int = 4
     sigma: float = 0.75
     delta_f: int = 2
     delta_b: int = 4
     temperature: float = 0.1
-    c_uct: float = 1.0
+    c_uct: float = 0.0
     backup: str = "max"
     draws: int = 1
     batch: int = 1

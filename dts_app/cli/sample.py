@@ -11,7 +11,7 @@ HELP = "Draw samples with the chosen solver (no search); writes samples, backend
 def add_parser(sub) -> None:
     p = sub.add_parser("sample", help=HELP, description=HELP)
     d = SearchConfig(n=16, steps=32)
-    add_config_flags(p, ("n", "steps", "solver", "shift", "sde_gamma", "guidance", "seed"), d)
+    add_config_flags(p, ("n", "steps", "solver", "shift", "sde_gamma", "guidance", "seed", "ess_threshold"), d)
     p.add_argument(
         "--condition",
         action="store_true",

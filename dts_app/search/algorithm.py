@@ -11,7 +11,12 @@ from ..config import SearchConfig
 from .engine import Engine
 from .problem import Problem
 
-__all__ = ["SearchAlgorithm"]
+__all__ = ["SearchAlgorithm", "PROBLEM_KNOBS"]
+
+# Knobs the Problem owns (the engine reads them from there): setting them on an algorithm
+# would be silently ignored, so it is refused.
+PROBLEM_KNOBS = ("solver", "steps", "shift", "sde_gamma", "seed", "guidance", "eta", "q_star", "avoid", "measure",
+                 "max_reverts", "obstacles", "backend", "preset", "model", "prompt", "target", "condition")  # fmt: skip
 
 
 class SearchAlgorithm(ABC):
@@ -22,6 +27,14 @@ class SearchAlgorithm(ABC):
     name: str = "algorithm"
 
     def __init__(self, config: SearchConfig | None = None, **overrides):
+        owned = sorted(k for k in overrides if k in PROBLEM_KNOBS)
+        if owned:
+            from ..config import ConfigError
+
+            raise ConfigError(
+                f"{', '.join(owned)}: a setting of the problem, not of the algorithm (set it where the problem is built, "
+                "e.g. SearchConfig or build_problem); the algorithm reads it from there"
+            )
         cfg = config if config is not None else SearchConfig()
         self.config = cfg.replace(**overrides) if overrides else cfg
 
