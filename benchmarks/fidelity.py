@@ -31,7 +31,14 @@ sys.path.insert(0, str(ROOT))
 
 from dts_app.config import ObstacleSpec, SearchConfig  # noqa: E402
 from dts_app.search import build_problem, make_algorithm, run_search, sample_paths, sampling_metrics  # noqa: E402
-from dts_app.search.fidelity import constrained_samples, energy_distance, fidelity, mode_shares, tilted_mixture  # noqa: E402
+from dts_app.search.fidelity import (  # noqa: E402
+    EXACT_N,
+    constrained_reference,
+    energy_distance,
+    fidelity,
+    mode_shares,
+    tilted_mixture,
+)
 
 HAZARD = (ObstacleSpec("point", (1.6, 0.4)),)
 MODES = [("none", {}), ("repulsion", {"eta": 0.1}), ("repulsion", {"eta": 1.0}), ("repulsion", {"eta": 10.0}),
@@ -46,15 +53,15 @@ def obstacles(n: int = 2000, steps: int = 32) -> list[dict]:
         p = build_problem(cfg, verifiers=False)
         mix = p.backend.mixture
         if ref is None:
-            ref, acc = constrained_samples(mix, torch.tensor([[1.6, 0.4]]), 0.9, 20000)
-            rows.append({"mode": "rejection (exact)", "collision_rate": 0.0, "prize_share": float(mode_shares(mix, ref)[2]),
-                         "mean_log_p0": float(mix.log_prob(ref, 0.0).mean()), "energy_distance": 0.0,
-                         "nfe_ratio": 1 / acc, "n": len(ref)})  # fmt: skip
+            ref = constrained_reference(mix, torch.tensor([[1.6, 0.4]]), 0.9)
+            rows.append({"mode": "rejection (exact)", "collision_rate": 0.0, "prize_share": float(ref.shares[2]),
+                         "mean_log_p0": ref.mean_log_p0, "energy_distance": 0.0,
+                         "nfe_ratio": 1 / ref.acceptance, "n": EXACT_N})  # fmt: skip
         t0 = time.perf_counter()
         eng, beam = sample_paths(p, n, store_x0=False)
         secs = time.perf_counter() - t0
         x = eng.clean(beam)
-        f = fidelity(mix, x, ref[:4000])
+        f = fidelity(mix, x, ref)
         rows.append({
             "mode": mode + "".join(f" {k}={v:g}" for k, v in kw.items()),
             "collision_rate": sampling_metrics(eng, beam)["collision_rate"],

@@ -15,7 +15,6 @@ from ..obstacles.field import pairwise_distance
 __all__ = ["candidates", "tilted_draws", "avoidance", "REFERENCE_SEED", "reference_tilted", "reference_constrained"]
 
 REFERENCE_SEED = 12345  # the exact reference samples, apart from every run's seed
-REFERENCE_N = 4000
 
 
 def _problem(cfg, cache, verifiers: bool = True):
@@ -43,13 +42,14 @@ def candidates(cell, cache) -> dict:
     return out | {"nfe": int(res.ledger.denoiser_nfe)}
 
 
-def reference_tilted(mix, component: int, tau: float, n: int = REFERENCE_N, seed: int = REFERENCE_SEED):
-    """Exact samples of the reward-tilted mixture (and the mixture itself)."""
-    from ..search.fidelity import tilted_mixture
+def reference_tilted(mix, component: int, tau: float, seed: int = REFERENCE_SEED):
+    """The reward-tilted mixture and a :class:`~dts_app.search.fidelity.Reference` of it
+    (shares and mean log p0 over 10⁵ exact draws)."""
+    from ..search.fidelity import EXACT_N, Reference, tilted_mixture
 
     target = tilted_mixture(mix, component, tau)
-    x, _ = target.sample(n, torch.Generator().manual_seed(seed))
-    return target, x.double()
+    x, _ = target.sample(EXACT_N, torch.Generator().manual_seed(seed))
+    return target, Reference.of(mix, x)
 
 
 def tilted_draws(cell, cache) -> dict:
@@ -57,7 +57,7 @@ def tilted_draws(cell, cache) -> dict:
     against the exact tilted mixture ``p0·N(·; μ_c, Σ_c)^{1/τ}`` (c = ``config.target``,
     τ = ``config.temperature``)."""
     from ..search import make_algorithm, run_search
-    from ..search.fidelity import fidelity, mode_shares
+    from ..search.fidelity import fidelity
 
     cfg = cell.config
     problem = _problem(cfg, cache)
@@ -67,8 +67,8 @@ def tilted_draws(cell, cache) -> dict:
     res = run_search(problem, algo, int(cell.budget))
     draws = res.draws if res.draws else res.candidates
     x = torch.stack([c.x0.reshape(-1) for c in draws]).double() if draws else torch.zeros(0, mix.dim)
-    exact = mode_shares(mix, ref)
-    f = fidelity(mix, x, ref, exact)
+    exact = ref.shares
+    f = fidelity(mix, x, ref)
     return {
         "mode_shares": f["mode_shares"],
         "target_shares": [float(v) for v in exact],
@@ -79,11 +79,13 @@ def tilted_draws(cell, cache) -> dict:
     }
 
 
-def reference_constrained(mix, points, q_star: float, n: int = REFERENCE_N, seed: int = REFERENCE_SEED):
-    """Exact samples of ``p0(x | D(x) > Q*)`` and the acceptance rate of rejection sampling."""
-    from ..search.fidelity import constrained_samples
+def reference_constrained(mix, points, q_star: float, seed: int = REFERENCE_SEED):
+    """A :class:`~dts_app.search.fidelity.Reference` of ``p0(x | D(x) > Q*)`` (10⁵
+    rejection draws) and the acceptance rate of rejection sampling."""
+    from ..search.fidelity import constrained_reference
 
-    return constrained_samples(mix, points, q_star, n, seed=seed)
+    ref = constrained_reference(mix, points, q_star, seed=seed)
+    return ref, ref.acceptance
 
 
 def _fid(mix, x, ref, prize: int) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -95,32 +96,71 @@ def energy_distance(x: Tensor, y: Tensor) -> float:
     return 2 * mean(x, y) - mean(x, x) - mean(y, y)
 
 
-def fidelity(mix: GaussianMixture, x: Tensor, reference: Tensor, target_shares: Tensor | None = None) -> dict:
-    """How samples ``x`` compare with reference samples of the target law.
+EXACT_N = 100_000  # draws behind a reference's mode shares and mean log p0
+ENERGY_N = 4_000  # of those, the ones the energy distance compares with (its cost is quadratic)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Exact samples of a target law, summarised once: ``samples`` (the first
+    :data:`ENERGY_N`, for the energy distance), and ``shares`` / ``mean_log_p0`` over
+    :data:`EXACT_N` draws (standard error of a share about 0.001; with 4,000 draws it was
+    about 0.005, the size of the errors being measured)."""
+
+    samples: Tensor
+    shares: Tensor
+    mean_log_p0: float
+    acceptance: float = 1.0
+
+    @staticmethod
+    def of(mix: GaussianMixture, x: Tensor, acceptance: float = 1.0) -> Reference:
+        x = x.double().reshape(len(x), -1)
+        lp = float(mix.log_prob(x, 0.0).mean())
+        return Reference(x[:ENERGY_N], mode_shares(mix, x), lp, acceptance)
+
+
+def constrained_reference(mix, points, q_star, radius=0.0, seed: int = 0, n: int = EXACT_N) -> Reference:
+    """:class:`Reference` of ``p0(x | D(x) > Q*)`` from ``n`` rejection draws."""
+    x, acc = constrained_samples(mix, points, q_star, n, radius, seed)
+    return Reference.of(mix, x, acc)
+
+
+def fidelity(
+    mix: GaussianMixture,
+    x: Tensor,
+    reference: Tensor | Reference,
+    target_shares: Tensor | None = None,
+) -> dict:
+    """How samples ``x`` compare with reference samples of the target law (a tensor, or a
+    :class:`Reference` whose shares and mean log p0 come from more draws).
 
     Returns:
         ``mode_shares`` and ``target_shares`` (lists), ``max_share_error``,
         ``mean_log_p0`` and ``target_mean_log_p0``, ``energy_distance``, ``n``.
     """
     shares = mode_shares(mix, x)
+    if isinstance(reference, Reference):
+        target_shares, target_lp, reference = reference.shares, reference.mean_log_p0, reference.samples
+    else:
+        target_lp = float(mix.log_prob(reference.double().reshape(len(reference), -1), 0.0).mean())
     target = mode_shares(mix, reference) if target_shares is None else target_shares.double()
     return {
         "mode_shares": [round(float(v), 4) for v in shares],
         "target_shares": [round(float(v), 4) for v in target],
         "max_share_error": float((shares - target).abs().max()),
         "mean_log_p0": float(mix.log_prob(x.double().reshape(len(x), -1), 0.0).mean()) if len(x) else None,
-        "target_mean_log_p0": float(mix.log_prob(reference.double().reshape(len(reference), -1), 0.0).mean()),
+        "target_mean_log_p0": target_lp,
         "energy_distance": energy_distance(x, reference) if len(x) else None,
         "n": len(x),
     }
 
 
-def obstacle_fidelity(problem, x: Tensor, baseline: Tensor | None = None, n_ref: int = 4000) -> dict:
+def obstacle_fidelity(problem, x: Tensor, baseline: Tensor | None = None) -> dict:
     """Fidelity of obstacle-avoiding samples ``x`` to ``p0(x | D > Q*)``.
 
-    With an exact mixture (gmm) the reference is exact (:func:`constrained_samples` over
-    the x0-space obstacles): mode shares, mean log p0, energy distance and the cost of
-    rejection sampling (``1/acceptance`` of plain samples). Otherwise the reference is
+    With an exact mixture (gmm) the reference is exact (:func:`constrained_reference` over
+    the x0-space obstacles, 10⁵ draws): mode shares, mean log p0, energy distance and the
+    cost of rejection sampling (``1/acceptance`` of plain samples). Otherwise the reference is
     rejection sampling with the same model: the ``baseline`` (plain) samples outside every
     Q*; then only the energy distance and the acceptance are reported. Empty when neither
     applies (feature-space obstacles without a baseline).
@@ -132,8 +172,8 @@ def obstacle_fidelity(problem, x: Tensor, baseline: Tensor | None = None, n_ref:
         pts = torch.cat([o.points.double().reshape(len(o.points), -1) for o in flat])
         q = torch.cat([torch.full((len(o.points),), float(o.q_star), dtype=torch.float64) for o in flat])
         r = torch.cat([torch.full((len(o.points),), float(o.radius), dtype=torch.float64) for o in flat])
-        ref, acc = constrained_samples(mix, pts, q, max(n_ref, 1), r, seed=problem.seed)
-        out = fidelity(mix, x.double().reshape(len(x), -1), ref)
+        ref = constrained_reference(mix, pts, q, r, seed=problem.seed)
+        out, acc = fidelity(mix, x.double().reshape(len(x), -1), ref), ref.acceptance
         return {**out, "reference": "exact (rejection from exact mixture samples)", "acceptance": acc,
                 "rejection_nfe_ratio": 1.0 / acc if acc > 0 else None}  # fmt: skip
     if baseline is None or len(baseline) == 0:

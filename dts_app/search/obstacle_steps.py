@@ -86,6 +86,8 @@ def obstacle_smc(eng, beam: Beam, x0: Tensor, inside: Tensor) -> Beam:
         eng.obstacle_gen = stream(eng.problem.seed, domain=_OBSTACLE_SMC_DOMAIN)
     new, idx = resample(beam, logw, eng.obstacle_gen)
     kept = set(idx)
-    eng.trace.set_status([beam.node_ids[j] for j in range(n) if j not in kept], "resampled" if not final else "pruned")
+    # rows left without offspring are "resampled" at t = 0 too: they were not pruned (the prune
+    # mode's count), the final resampling drew other rows (every row inside Q* among them)
+    eng.trace.set_status([beam.node_ids[j] for j in range(n) if j not in kept], "resampled")
     new.logw = torch.zeros(len(new), dtype=torch.float64)
     return new

@@ -13,6 +13,14 @@ log-weight grows by ``log G_k``, with τ = ``temperature``:
 - ``max``: ``log G_k = max_{j≤k} r_j / τ``;
 - ``add``: ``log G_k = Σ_{j≤k} r_j / τ``.
 
+For ``max`` and ``add`` the potential at t = 0 is ``exp(r(x0)/τ) / Π_k G_k`` over the
+particle's lineage (Singhal et al. 2025, §3: the final potential divides by the product of
+the intermediate ones), so the product of all potentials is ``exp(r(x0)/τ)`` for every
+choice and the particles target ``p0(x)·exp(r(x)/τ)``; the intermediate potentials only
+shape the path. (The reference code, ``fkd_class.py``, divides ``exp(λ·r̃)`` by that
+product with r̃ the running max or sum rather than r(x0); we follow the paper's
+definition, which the tests compare with the closed-form tilted law.)
+
 When the effective sample size ``(Σw)²/Σw²`` falls below ``ess_threshold·N`` the particles
 are resampled (systematic resampling, from the run's own stream, ``rng`` domain 4) and
 their weights reset; copies continue with streams of their own
@@ -64,12 +72,15 @@ class SMC(SearchAlgorithm):
     def fit_budget(self, problem: Problem, budget: int) -> SMC:
         return SMC(self.config, n=max(1, budget // (problem.steps * problem.forwards)))
 
-    def potential(self, s: torch.Tensor, beam: Beam) -> torch.Tensor:
-        """``log G`` of the scores ``s`` (updates the rows' reward memory in ``beam.aux``)."""
+    def potential(self, s: torch.Tensor, beam: Beam, final: bool = False) -> torch.Tensor:
+        """``log G`` of the scores ``s`` (updates the rows' reward memory in ``beam.aux``);
+        ``final``: the potential at t = 0 (see module docstring)."""
         aux, tau = beam.aux, self.config.temperature
         kind = self.config.potential
         if kind == "difference":
             lg = (s - aux["r_last"]) / tau
+        elif final:
+            lg = s / tau - aux["log_prod"]
         elif kind == "max":
             aux["r_max"] = torch.maximum(aux["r_max"], s)
             lg = aux["r_max"] / tau
@@ -77,7 +88,9 @@ class SMC(SearchAlgorithm):
             aux["r_sum"] = aux["r_sum"] + s
             lg = aux["r_sum"] / tau
         aux["r_last"] = s.clone()
-        return lg.double()
+        lg = lg.double()
+        aux["log_prod"] = aux["log_prod"] + lg
+        return lg
 
     def iterate(self, eng: Engine) -> Iterator[None]:
         cfg, p = self.config, eng.problem
@@ -98,6 +111,7 @@ class SMC(SearchAlgorithm):
         zero = torch.zeros(n)
         beam.logw = zero.double()
         beam.aux = {"r_last": zero.clone(), "r_max": torch.full((n,), -math.inf), "r_sum": zero.clone()}
+        beam.aux["log_prod"] = zero.double()  # Σ log G over each particle's lineage
         yield
         s = h = None
         while beam.i < p.last and len(beam):
@@ -105,9 +119,9 @@ class SMC(SearchAlgorithm):
             s = h = None
             if beam.i in when and len(beam) and bool(eng.scorable(beam).all()):
                 s, h = eng.score(beam)
-                beam.logw = beam.logw + self.potential(s, beam)
-                e = ess(beam.logw)
                 final = beam.i == p.last
+                beam.logw = beam.logw + self.potential(s, beam, final)
+                e = ess(beam.logw)
                 go = final or e < cfg.ess_threshold * len(beam)
                 eng.trace.event("smc", i=beam.i, t=eng.grid[beam.i], ess=e, resampled=go)
                 if go:
