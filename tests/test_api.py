@@ -349,3 +349,13 @@ def test_from_diffusers_computes_what_the_cli_backends_compute(tmp_path):
         assert ours.shape == (4, size, size)
         assert torch.allclose(ours(xs, t), ref.velocity(xs, t, ref.condition("a red cat", 2.0)), atol=1e-6), name
         assert math.isfinite(float(ours.decode(xs[:1]).mean()))
+
+
+# --- the docstrings' examples run ------------------------------------------------------------------------
+@pytest.mark.parametrize("module", ["dts_app", "dts_app.api", "dts_app.api_noise", "dts_app.adapters"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    res = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert res.failed == 0 and res.attempted > 0
