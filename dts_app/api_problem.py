@@ -97,7 +97,11 @@ def _unknown_knobs(algorithm: str, unknown: Sequence[str], own: Sequence[str]) -
     parts = []
     for k in unknown:
         owners = [name for name, spec in ALGORITHMS.items() if k in spec.params]
-        if owners:
+        if k in ("guidance", "class_label", "prompt"):
+            parts.append(
+                f"{k!r} is part of the model's condition: from_diffusers(pipe, {k}=...) or model.with_condition({k}=...)"
+            )
+        elif owners:
             parts.append(f"{k!r} is a knob of {', '.join(owners)}, not of {algorithm}")
         else:
             every = {p for spec in ALGORITHMS.values() for p in spec.params} | set(RUN_KNOBS)

@@ -310,6 +310,7 @@ def test_from_diffusers_runs_a_dit_pipeline_object():
     pipe = _tiny_dit()
     model = dts_app.from_diffusers(pipe, class_label=3, guidance=2.0)
     assert model.shape == (4, 4, 4) and model.has_decoder and model.cond.label == "cat"
+    assert model.with_condition(class_label=4).cond.value == 4 and model.with_condition(guidance=1.0).cond.value == 3
     seen = []
 
     def reward(images):
@@ -322,6 +323,8 @@ def test_from_diffusers_runs_a_dit_pipeline_object():
     assert r.ledger.denoiser_nfe == 2 * 3 * 2 and r.ledger.decoder_calls == 2  # CFG: 2 forwards per image
     with pytest.raises(ValueError, match="it takes class_label, guidance"):
         dts_app.from_diffusers(pipe, prompt="a cat")
+    with pytest.raises(ValueError, match="part of the model's condition"):
+        dts_app.search(model, reward, n=2, steps=3, guidance=4.0)
 
 
 def test_from_diffusers_computes_what_the_cli_backends_compute(tmp_path):
