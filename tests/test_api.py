@@ -38,6 +38,16 @@ class Counted:
         return self.fn(x)
 
 
+@pytest.fixture(autouse=True)
+def no_global_torch_state_leaks():
+    """The API draws from its own seeded streams and changes no process-wide torch setting."""
+    before = (torch.random.get_rng_state(), torch.get_num_threads(), torch.get_default_dtype(), torch.is_grad_enabled())
+    yield
+    after = (torch.random.get_rng_state(), torch.get_num_threads(), torch.get_default_dtype(), torch.is_grad_enabled())
+    assert torch.equal(before[0], after[0]), "the global random state changed"
+    assert before[1:] == after[1:]
+
+
 def _search(**kw):
     reward = kw.pop("reward", None) or Counted()
     return dts_app.search(MIX.velocity, reward, shape=(2,), **kw), reward
@@ -144,6 +154,13 @@ def test_same_seed_same_result(algorithm, knobs):
 
     assert run(5) == run(5)
     assert run(5) != run(6)
+
+
+def test_sde_gamma_reaches_the_stochastic_steps():
+    """γ is a setting of the run (the engine's stochastic steps), never silently dropped."""
+    a, _ = _search(algorithm="smc", n=8, steps=S, sde_gamma=0.5)
+    b, _ = _search(algorithm="smc", n=8, steps=S, sde_gamma=2.0)
+    assert not torch.equal(a.best, b.best)
 
 
 def test_candidate_i_of_best_of_n_does_not_depend_on_n():
