@@ -344,31 +344,65 @@ def test_from_diffusers_runs_a_dit_pipeline_object():
         dts_app.search(model, reward, n=2, steps=3, guidance=4.0)
 
 
-def test_from_diffusers_computes_what_the_cli_backends_compute(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_dirs(tmp_path_factory):
+    """Tiny random DiT, SD3-style and SD-UNet pipeline directories (safetensors)."""
     pytest.importorskip("transformers")
-    from diffusers import DiffusionPipeline
-
-    from dts_app.backends.dit import load_dit
-    from dts_app.backends.t2i import load_t2i
     from dts_app.testing import save_random_dit, save_random_sd3, save_random_sd_unet
 
+    root = tmp_path_factory.mktemp("pipes")
     with torch.random.fork_rng():
-        dirs = {"dit": save_random_dit(tmp_path / "dit", sample_size=4, layers=1),
-                "sd3": save_random_sd3(tmp_path / "sd3", sample_size=4),
-                "unet": save_random_sd_unet(tmp_path / "unet")}  # fmt: skip
+        return {"dit": save_random_dit(root / "dit", sample_size=4, layers=1),
+                "sd3": save_random_sd3(root / "sd3", sample_size=4),
+                "unet": save_random_sd_unet(root / "unet")}  # fmt: skip
+
+
+def _load(dirs, name):
+    from diffusers import DiffusionPipeline
+
+    if name == "unet":
+        return DiffusionPipeline.from_pretrained(dirs[name], safety_checker=None, requires_safety_checker=False)
+    if name == "sd3":
+        return DiffusionPipeline.from_pretrained(dirs[name], text_encoder_3=None, tokenizer_3=None)
+    return DiffusionPipeline.from_pretrained(dirs[name])
+
+
+def test_from_diffusers_computes_what_the_cli_backends_compute(tiny_dirs):
+    from dts_app.backends.dit import load_dit
+    from dts_app.backends.t2i import load_t2i
+
     x = torch.randn(2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
     t = torch.tensor([0.9, 0.4])
-    dit = load_dit(str(dirs["dit"]), device="cpu")
-    ours = dts_app.from_diffusers(DiffusionPipeline.from_pretrained(dirs["dit"]), class_label=5, guidance=3.0)
+    dit = load_dit(str(tiny_dirs["dit"]), device="cpu")
+    ours = dts_app.from_diffusers(_load(tiny_dirs, "dit"), class_label=5, guidance=3.0)
     assert torch.equal(ours(x, t), dit.velocity(x, t, dit.condition(5, 3.0)))
     for name, size in (("sd3", 4), ("unet", 8)):
         xs = torch.randn(2, 4, size, size, generator=torch.Generator().manual_seed(2))
-        ref = load_t2i(str(dirs[name]), prompt="a red cat", device="cpu")
-        pipe = DiffusionPipeline.from_pretrained(dirs[name], safety_checker=None, requires_safety_checker=False) if name == "unet" else DiffusionPipeline.from_pretrained(dirs[name], text_encoder_3=None, tokenizer_3=None)
-        ours = dts_app.from_diffusers(pipe, prompt="a red cat", guidance=2.0)
+        ref = load_t2i(str(tiny_dirs[name]), prompt="a red cat", device="cpu")
+        ours = dts_app.from_diffusers(_load(tiny_dirs, name), prompt="a red cat", guidance=2.0)
         assert ours.shape == (4, size, size)
         assert torch.allclose(ours(xs, t), ref.velocity(xs, t, ref.condition("a red cat", 2.0)), atol=1e-6), name
         assert math.isfinite(float(ours.decode(xs[:1]).mean()))
+
+
+def test_black_box_search_over_a_pipelines_own_sampler(tiny_dirs):
+    """search_noise drives an SD pipeline's own __call__ (its scheduler, its steps) through
+    ``latents=``: the pipeline is a black box, counted by calls."""
+    pipe = _load(tiny_dirs, "unet")
+    pipe.set_progress_bar_config(disable=True)
+    calls = []
+
+    def generate(z):  # noise [B, 4, 8, 8] -> images [B, 3, 8, 8] in [0, 1]
+        calls.append(len(z))
+        return pipe("a red cat", latents=z, num_images_per_prompt=len(z), num_inference_steps=2, output_type="pt").images
+
+    def redness(images):
+        return images[:, 0].mean(dim=(1, 2)) - images[:, 1:].mean(dim=(1, 2, 3))
+
+    r = dts_app.search_noise(generate, redness, shape=(4, 8, 8), algorithm="zero-order", n=2, iterations=2, max_batch=2)
+    assert sum(calls) == r.ledger.decoder_calls == r.ledger.denoiser_nfe == 5 and max(calls) <= 2
+    assert r.images.shape == (5, 3, 8, 8) and r.best.shape == (4, 8, 8)  # every noise tried is a candidate
+    assert r.best_score == max(c.score for c in r.candidates)
 
 
 # --- the docstrings' examples run ------------------------------------------------------------------------
