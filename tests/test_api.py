@@ -221,6 +221,11 @@ def test_a_nan_stops_the_search_and_keeps_what_was_found():
     assert len(r.candidates) == 1 and r.best is not None and r.best_score == r.candidates[0].score
 
 
+def test_a_nan_in_plain_sampling_raises_the_clear_error():
+    with pytest.raises(dts_app.NonFiniteError, match="non-finite velocity .* at t = 1"):
+        dts_app.sample(lambda x, t: x * float("nan"), shape=(2,), n=2, steps=4)
+
+
 def test_stop_and_progress_synchronise_on_events():
     stop, seen = threading.Event(), []
 
