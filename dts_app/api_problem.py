@@ -1,5 +1,5 @@
 """The pieces :mod:`dts_app.api` assembles a :class:`~dts_app.search.problem.Problem` from:
-a plain reward function as a :class:`~dts_app.verifiers.base.Verifier`, a distance
+a plain reward function as a verifier (:mod:`dts_app.verifiers.function`), a distance
 function as an obstacle, and the algorithm's knobs checked against the algorithm registry
 and :data:`dts_app.config.FIELDS` (the CLI's one-line messages)."""
 
@@ -18,45 +18,13 @@ from .obstacles.avoidance import Avoidance, Obstacle, build_avoidance
 from .obstacles.field import u_rep
 from .search.problem import Problem
 from .search.registry import ALGORITHMS
-from .verifiers.base import Verifier
+from .verifiers.function import FunctionVerifier, as_verifier
 
 __all__ = ["FunctionVerifier", "DistanceObstacle", "as_verifier", "search_config", "make_avoidance", "make_problem", "RUN_KNOBS"]
 
 #: settings every search takes besides the algorithm's own knobs (explicit keyword
 #: arguments of :func:`dts_app.search`)
 RUN_KNOBS = ("n", "steps", "seed", "budget", "solver", "shift", "sde_gamma", "avoid", "eta", "q_star", "measure", "max_reverts")
-
-
-class FunctionVerifier(Verifier):
-    """A plain reward function as a verifier: ``fn(x) -> [B]``, higher is better.
-
-    ``x`` is what the model decodes (images ``[B, C, H, W]`` in [0, 1] with a decoder,
-    otherwise the clean states ``[B, *shape]``). Called without autograd.
-    """
-
-    kind = "oracle"
-
-    def __init__(self, fn: Callable[[Tensor], Any], name: str = "reward"):
-        if not callable(fn):
-            raise TypeError(f"reward must be a function x -> scores [B], got {type(fn).__name__}")
-        self.fn, self.name = fn, name
-
-    def score(self, x0: Tensor, anchor: Tensor | None = None) -> Tensor:
-        with torch.no_grad():
-            out = torch.as_tensor(self.fn(x0))
-        if out.numel() != x0.shape[0]:
-            raise ValueError(f"{self.name} must return one score per row, shape [{x0.shape[0]}]; got {tuple(out.shape)}")
-        return out.reshape(x0.shape[0]).float()
-
-    def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "function": getattr(self.fn, "__qualname__", type(self.fn).__name__)}
-
-
-def as_verifier(reward: Any, name: str) -> Verifier | None:
-    """``None``, a :class:`Verifier`, or a function wrapped in :class:`FunctionVerifier`."""
-    if reward is None or isinstance(reward, Verifier):
-        return reward
-    return FunctionVerifier(reward, name)
 
 
 class DistanceObstacle(Obstacle):

@@ -221,6 +221,18 @@ def test_a_nan_stops_the_search_and_keeps_what_was_found():
     assert len(r.candidates) == 1 and r.best is not None and r.best_score == r.candidates[0].score
 
 
+def test_a_problem_built_by_hand_takes_a_plain_reward():
+    """The engine's own entry point takes plain functions too (no AttributeError 'anchor_t')."""
+    from dts_app.backends.base import Condition
+    from dts_app.backends.gmm import GMMBackend
+    from dts_app.search import Problem
+
+    reward = Counted()
+    p = Problem(GMMBackend("trap"), Condition(), verifier=reward, steps=S, trace_scores=False)
+    r = run_search(p, make_algorithm("best-of-n", SearchConfig(n=4)))
+    assert r.ledger.verifier_calls == reward.rows == 4 and r.best_score == max(c.score for c in r.candidates)
+
+
 def test_a_nan_in_plain_sampling_raises_the_clear_error():
     with pytest.raises(dts_app.NonFiniteError, match="non-finite velocity .* at t = 1"):
         dts_app.sample(lambda x, t: x * float("nan"), shape=(2,), n=2, steps=4)

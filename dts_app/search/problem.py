@@ -14,6 +14,7 @@ from ..backends.registry import BACKENDS, load_backend
 from ..config import ConfigError, SearchConfig
 from ..solvers import SOLVER_COST, time_grid
 from ..verifiers.base import Verifier
+from ..verifiers.function import as_verifier
 from ..verifiers.registry import build_verifier
 
 __all__ = ["AvoidanceLike", "Problem", "validate", "build_problem", "backend_for", "backend_key"]
@@ -45,8 +46,9 @@ class Problem:
     Attributes:
         backend: the loaded backend.
         cond: the denoiser's condition.
-        verifier: the search verifier (charged to ``verifier_calls``); None for sampling.
-        heldout: the held-out verifier (diagnostic, charged to ``heldout_calls``).
+        verifier: the search verifier (charged to ``verifier_calls``); None for sampling. A
+            plain function ``reward(x) -> [B]`` is wrapped as a verifier.
+        heldout: the held-out verifier (diagnostic, charged to ``heldout_calls``), or a function.
         solver: ``euler``, ``heun`` or ``sde`` (the deterministic solver of every
             non-branching step; ``sde`` makes every step stochastic).
         steps: grid steps from t = 1 to t = 0.
@@ -79,6 +81,8 @@ class Problem:
     grid: list[float] = field(init=False)
 
     def __post_init__(self):
+        self.verifier = as_verifier(self.verifier, "reward")  # a plain function reward(x) -> [B] works too
+        self.heldout = as_verifier(self.heldout, "heldout")
         if self.solver not in SOLVER_COST:
             raise ValueError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVER_COST)}")
         self.grid = time_grid(self.steps, self.shift)
