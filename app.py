@@ -15,4 +15,4 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from dts_app.ui.layout import build_demo
 
 if __name__ == "__main__":
-    build_demo().launch(show_error=True)
+    build_demo().launch()  # framework errors reach visitors as one line of ours (show_error off)

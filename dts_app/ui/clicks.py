@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from ..config import ConfigError, ObstacleSpec
+from .inputs import clip
 
 __all__ = ["CLICK_JS", "parse_click", "place_obstacle", "node_detail", "mark_candidate"]
 
@@ -94,8 +95,11 @@ def place_obstacle(click: Any, q_star: Any, text: Any, backend: Any, preset: Any
     if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(q) and q > 0):
         return text, "⚠️ click: the point and Q* must be finite numbers (Q* > 0)"
     line = f"point:{x:.3f},{y:.3f}@q={q:g}"
-    ObstacleSpec.parse(line)  # the same checks as typed text
-    return "\n".join(_lines(text) + [line]), f"obstacle placed at ({x:.2f}, {y:.2f}) with Q* = {q:g}; run to use it"
+    try:
+        ObstacleSpec.parse(line)  # the same checks as typed text (Q* in range: 1e-300 is not)
+    except ConfigError as e:
+        return text, f"⚠️ click: {clip(str(e))}"
+    return "\n".join(_lines(text) + [line]), clip(f"obstacle placed at ({x:.2f}, {y:.2f}) with Q* = {q:g}; run to use it")
 
 
 def _fmt(v: Any) -> str:
@@ -168,5 +172,5 @@ def mark_candidate(result: Any, index: Any, text: Any, max_dim: int = 1024) -> t
     try:
         ObstacleSpec.parse(line)
     except ConfigError as e:
-        return text, f"⚠️ {e}"
+        return text, f"⚠️ {clip(str(e))}"
     return "\n".join(_lines(text) + [line]), f"candidate {k} (node {cands[k].node_id}) marked as an obstacle; run to use it"

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import FIELDS, ConfigError, SearchConfig
-from .inputs import TREE_VIEWS
+from .inputs import INPUTS, SLIDERS, TREE_VIEWS, target_value
+from .serving import guarded
 
-__all__ = ["STEPS", "slider_kwargs", "targets_for", "demo_values", "build_controls"]
+__all__ = ["STEPS", "slider_kwargs", "targets_for", "demo_values", "build_controls", "control_updates", "wire_controls"]
 
 STEPS: dict[str, float] = {"eta": 0.1, "q_star": 0.05, "lam": 0.05, "guidance": 0.5}
 _SLIDER_MAX: dict[str, float] = {
@@ -166,3 +167,93 @@ def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
         elem_id="tree-view",
     )
     return c, e
+
+
+def control_updates(gr, handlers, vals: dict | None) -> list:
+    """Control values as updates in :data:`INPUTS` order (choices follow the backend; a
+    slider whose value is valid for the server but beyond its UI range gets a range that
+    holds it, so the browser sends it back unchanged), or skips."""
+    from ..backends.registry import BACKENDS
+    from ..verifiers.registry import verifiers_for
+
+    if not vals:
+        return [gr.skip()] * len(INPUTS)
+    backend = vals.get("backend")
+    spec = BACKENDS.get(backend) if isinstance(backend, str) else None
+    vs = verifiers_for(backend) if spec is not None else []
+    names, t0 = targets_for(handlers, backend, vals.get("preset")) if spec is not None else ([], None)
+    try:
+        label = target_value(vals.get("target"))  # the dropdown's values are the targets themselves
+    except ConfigError:
+        label = vals.get("target")
+    label = t0 if label is None else label  # None: the backend's default target
+    choices = {"preset": list(spec.presets) if spec else None, "target": names, "verifier": vs, "heldout": vs}
+    out = []
+    for k in INPUTS:
+        val = label if k == "target" else vals.get(k)
+        extra: dict[str, Any] = {}
+        if choices.get(k) is not None:
+            extra["choices"] = choices[k]
+        if k in SLIDERS and type(val) in (int, float) and val > slider_kwargs(k, None)["maximum"]:
+            extra["maximum"] = val
+        out.append(gr.update(value=val, **extra))
+    return out
+
+
+def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) -> None:
+    """The controls' own events (backend and preset choices, the obstacle helpers, a click
+    on the plane); each one's failures come back as a message, never as an error."""
+    from ..backends.registry import BACKENDS
+    from ..verifiers.registry import verifiers_for
+
+    d = SearchConfig()
+    skip2 = lambda msg: (gr.skip(), msg)
+
+    def on_backend(backend: str):
+        if not isinstance(backend, str) or backend not in BACKENDS:
+            return (gr.skip(),) * 8
+        spec = BACKENDS[backend]
+        vs = verifiers_for(backend)
+        dv = demo_values(backend)
+        names, t0 = targets_for(handlers, backend, spec.presets[0] if spec.presets else None)
+        return (
+            gr.update(choices=list(spec.presets), value=spec.presets[0] if spec.presets else None),
+            gr.update(choices=names, value=t0),
+            gr.update(choices=vs, value=dv["verifier"]),
+            gr.update(choices=vs, value=dv["heldout"]),
+            gr.update(choices=names, value=None),
+            gr.update(value=dv.get("guidance", d.guidance)),
+            gr.update(value=dv.get("n", d.n)),
+            gr.update(value=""),  # obstacles of another backend do not carry over
+        )
+
+    backend_out = [c["preset"], c["target"], c["verifier"], c["heldout"], e["pick"], c["guidance"], c["n"], c["obstacles"]]
+    c["backend"].input(guarded(on_backend, lambda m: (gr.skip(),) * 8), [c["backend"]], backend_out, api_name=False)
+
+    def on_preset(backend: str, preset: str):
+        if not isinstance(backend, str) or backend not in BACKENDS:
+            return gr.skip(), gr.skip()
+        names, t0 = targets_for(handlers, backend, preset)
+        return gr.update(choices=names, value=t0), gr.update(choices=names, value=None)
+
+    on_preset = guarded(on_preset, lambda m: (gr.skip(), gr.skip()))
+    c["preset"].input(on_preset, [c["backend"], c["preset"]], [c["target"], e["pick"]], api_name=False)
+    keep1 = lambda m: gr.skip()
+    add = guarded(handlers.add_target_obstacle, keep1)
+    e["add_pick"].click(add, [c["backend"], e["pick"], c["obstacles"]], [c["obstacles"]], api_name=False)
+    hazard = guarded(handlers.hazard_text, keep1)
+    e["hazard"].click(hazard, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False)
+    e["clear"].click(lambda: "", None, [c["obstacles"]], api_name=False)
+
+    def mark(st, text):
+        sel = getattr(st, "selected", None)
+        if sel is not None:
+            return handlers.mark_image(st, sel, text)
+        new = handlers.mark_best(st, text)
+        if new == (text or ""):
+            return new, "⚠️ mark: no best candidate to mark (run first; on image backends select an image)"
+        return new, "best candidate marked as an obstacle; run to use it"
+
+    e["mark"].click(guarded(mark, skip2), [state, c["obstacles"]], [c["obstacles"], status], api_name=False)
+    place = guarded(handlers.place, skip2)
+    plane_click.change(place, [plane_click, c["q_star"], c["obstacles"], c["backend"]], [c["obstacles"], status], api_name=False)

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config import ConfigError, SearchConfig
 from ..ledger import BudgetExceeded
-from .inputs import INPUTS, LIVE, SLIDERS, config_from, input_values, parse_obstacles, target_value
+from .inputs import INPUTS, LIVE, SLIDERS, clip, config_from, input_values, parse_obstacles, target_value
 from .limits import Limits, RunGuard
 from .models import BackendCache, check_models
 from .render import Outputs, live_tree, render
@@ -270,7 +270,7 @@ class AppHandlers(ToolHandlers):
         """The status line of an error: the message of a user error; for anything else a
         generic line (the traceback goes to the server log: it is a bug)."""
         if isinstance(e, _USER_ERRORS):
-            return f"⚠️ {_first_line(e) or 'invalid request'}"
+            return f"⚠️ {clip(_first_line(e)) or 'invalid request'}"
         log.error("search failed", exc_info=e)
         return "⚠️ internal error: this request failed on the server (it is logged); try other settings"
 

@@ -5,6 +5,7 @@ whatever a browser or API client sends)."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +24,7 @@ __all__ = [
     "config_inputs",
     "query_string",
     "values_from_query",
+    "clip",
 ]
 
 SLIDERS: tuple[str, ...] = ("n", "m", "eta", "q_star", "steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance")
@@ -113,6 +115,14 @@ def target_value(value: Any) -> Any:
     if head.lstrip("-").isdigit() and len(head) < 12:
         return int(head)
     return value.strip()
+
+
+def clip(text: str, word: int = 60, limit: int = 300) -> str:
+    """A message cut for the status line: one line, any run of more than ``word``
+    characters without a space (a pasted coordinate, a path) cut, ``limit`` in all."""
+    text = " ".join(str(text).split())
+    text = re.sub(rf"\S{{{word + 1},}}", lambda m: m.group(0)[: word - 20] + "…", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _text(values: dict, key: str, limit: int | None) -> str | None:

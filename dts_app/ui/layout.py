@@ -8,18 +8,30 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ..config import ConfigError, SearchConfig
+from ..config import SearchConfig
 from .clicks import CLICK_JS
-from .controls import STEPS, build_controls, demo_values, slider_kwargs, targets_for
+from .controls import STEPS, build_controls, control_updates, demo_values, slider_kwargs, wire_controls
 from .handlers import INPUTS, LIVE, AppHandlers, Outputs, input_values
-from .inputs import target_value
 from .limits import configure_heap, configure_threads
-from .serving import call_in_thread, calm_queue, client_alive, keep_session_slots, named, raw_values, stream_in_thread
+from .serving import (
+    call_in_thread,
+    calm_queue,
+    client_alive,
+    guarded,
+    keep_session_slots,
+    named,
+    own_error_messages,
+    raw_values,
+    stream_in_thread,
+)
 from .snapshot import SNAPSHOT_CSS, hydrate_js, plotly_chunk, snapshots
 from .state import SessionState
 
 __all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
 
+#: every 15 minutes, Gradio deletes the files of this app older than an hour (uploads that no
+#: event read, images of the gallery); saved runs and read uploads are deleted sooner
+DELETE_CACHE = (900, 3600)
 SHARE_JS = (
     "(q) => { const u = location.origin + location.pathname + (q ? '?' + q : ''); history.replaceState(null, '', u); return u; }"
 )
@@ -92,9 +104,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
     """
     import gradio as gr
 
-    from ..backends.registry import BACKENDS
     from ..search.registry import ALGORITHMS
-    from ..verifiers.registry import verifiers_for
     from ..viz.embedding import UmapEmbedder
 
     if handlers is None:
@@ -117,7 +127,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         if handlers.embedder is not None:
             handlers.embedder.warm_up_async()
     d = SearchConfig()
-    with gr.Blocks(title="DTS Explorer") as demo:
+    with gr.Blocks(title="DTS Explorer", delete_cache=DELETE_CACHE) as demo:
         state = gr.State(initial)  # copied per session
         gr.Markdown(
             "# DTS Explorer\nInference-time search in flow models: watch candidates branch, get scored, "
@@ -203,27 +213,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
                 t[gallery_at] = gr.update(value=t[gallery_at], visible=not t[images_at]["visible"])
             return tuple(gr.skip() if x is None else x for x in t)
 
-        def control_updates(vals: dict | None) -> list:
-            """Control values as updates (choices follow the backend), or skips."""
-            if not vals:
-                return [gr.skip()] * len(INPUTS)
-            backend = vals.get("backend")
-            spec = BACKENDS.get(backend) if isinstance(backend, str) else None
-            vs = verifiers_for(backend) if spec is not None else []
-            names, t0 = targets_for(handlers, backend, vals.get("preset")) if spec is not None else ([], None)
-            try:
-                label = target_value(vals.get("target"))  # the dropdown's values are the targets themselves
-            except ConfigError:
-                label = vals.get("target")
-            label = t0 if label is None else label  # None: the backend's default target
-            choices = {"preset": list(spec.presets) if spec else None, "target": names, "verifier": vs, "heldout": vs}
-            out = []
-            for k in INPUTS:
-                val = label if k == "target" else vals.get(k)
-                out.append(gr.update(value=val, choices=choices[k]) if choices.get(k) is not None else gr.update(value=val))
-            return out
-
-        raw_values(controls + [algo_b, changes_b])  # compare's B too: the server validates, with messages
+        # compare's B and the private events' inputs too: the server validates, with messages
+        raw_values(controls + [algo_b, changes_b, e["pick"], plane_click, node_click])
         run_sync, stream_sync = gpu_decorator(handlers.run), gpu_decorator(handlers.stream)
         compare_sync = gpu_decorator(handlers.compare)
 
@@ -250,14 +241,14 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
                     out[1 + Outputs.NAMES.index(k)] = first[k]
                 return tuple(out)
             if not params:
-                return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(None))
+                return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(gr, handlers, None))
             vals = dict(zip(INPUTS, input_values()))
             if "backend" in params:
                 vals.update(demo_values(str(params["backend"])))
             vals.update(params)
             cancel = threading.Event()
             t = await call_in_thread(lambda: run_sync(SessionState(), *[vals[k] for k in INPUTS], cancel=cancel), cancel)
-            return (*keep(t), *control_updates(vals))
+            return (*keep(t), *control_updates(gr, handlers, vals))
 
         on_load.__annotations__ = {"request": gr.Request}  # (string annotations are not resolved)
 
@@ -284,66 +275,28 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         live.append(cmp_btn.click(run_compare, inputs + [algo_b, changes_b], cmp_outputs, api_name="compare", **search))
         e["stop"].click(handlers.stop, [state], [state, status], queue=False, cancels=live, api_name="stop")
 
-        def on_backend(backend: str):
-            if backend not in BACKENDS:
-                return (gr.skip(),) * 8
-            spec = BACKENDS[backend]
-            vs = verifiers_for(backend)
-            dv = demo_values(backend)
-            names, t0 = targets_for(handlers, backend, spec.presets[0] if spec.presets else None)
-            return (
-                gr.update(choices=list(spec.presets), value=spec.presets[0] if spec.presets else None),
-                gr.update(choices=names, value=t0),
-                gr.update(choices=vs, value=dv["verifier"]),
-                gr.update(choices=vs, value=dv["heldout"]),
-                gr.update(choices=names, value=None),
-                gr.update(value=dv.get("guidance", d.guidance)),
-                gr.update(value=dv.get("n", d.n)),
-                gr.update(value=""),  # obstacles of another backend do not carry over
-            )
+        wire_controls(gr, handlers, c, e, state, status, plane_click)
+        skip2 = lambda m: (gr.skip(), m)
 
-        backend_out = [c["preset"], c["target"], c["verifier"], c["heldout"], e["pick"], c["guidance"], c["n"], c["obstacles"]]
-        c["backend"].input(on_backend, [c["backend"]], backend_out, api_name=False)
-
-        def on_preset(backend: str, preset: str):
-            if backend not in BACKENDS:
-                return gr.skip(), gr.skip()
-            names, t0 = targets_for(handlers, backend, preset)
-            return gr.update(choices=names, value=t0), gr.update(choices=names, value=None)
-
-        c["preset"].input(on_preset, [c["backend"], c["preset"]], [c["target"], e["pick"]], api_name=False)
-        e["add_pick"].click(
-            handlers.add_target_obstacle, [c["backend"], e["pick"], c["obstacles"]], [c["obstacles"]], api_name=False
-        )
-        e["hazard"].click(handlers.hazard_text, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False)
-        e["clear"].click(lambda: "", None, [c["obstacles"]], api_name=False)
-
-        def mark(st, text):
-            sel = getattr(st, "selected", None)
-            if sel is not None:
-                return handlers.mark_image(st, sel, text)
-            new = handlers.mark_best(st, text)
-            if new == (text or ""):
-                return new, "⚠️ mark: no best candidate to mark (run first; on image backends select an image)"
-            return new, "best candidate marked as an obstacle; run to use it"
-
-        e["mark"].click(mark, [state, c["obstacles"]], [c["obstacles"], status], api_name=False)
-
-        def on_select(st, evt: gr.SelectData):
+        def on_select(st, evt: gr.EventData = None):
+            """A gallery image selected (the event's data is read defensively: a forged or
+            empty event selects nothing)."""
             st = st if isinstance(st, SessionState) else SessionState()
-            st.selected = evt.index if isinstance(evt.index, int) else None
-            return st, f"image {evt.index} selected: **mark best (or selected image) as obstacle** marks this one"
+            data = getattr(evt, "_data", None)
+            index = data.get("index") if isinstance(data, dict) else None
+            st.selected = index if type(index) is int and 0 <= index < 4096 else None
+            if st.selected is None:
+                return st, "⚠️ select: no image was selected"
+            return st, f"image {index} selected: **mark best (or selected image) as obstacle** marks this one"
 
-        on_select.__annotations__ = {"evt": gr.SelectData}
-        v["images"].select(on_select, [state], [state, status], api_name=False)
-        plane_click.change(
-            handlers.place, [plane_click, c["q_star"], c["obstacles"], c["backend"]], [c["obstacles"], status], api_name=False
-        )
+        on_select.__annotations__ = {"evt": gr.EventData}
+        v["images"].select(guarded(on_select, skip2), [state], [state, status], api_name=False)
 
         def inspect(st, click):
             md, img = handlers.inspect_node(st, click)
             return md, gr.update(value=img, visible=img is not None)
 
+        inspect = guarded(inspect, lambda m: (m, gr.skip()))
         node_click.change(inspect, [state, node_click], [v["node_md"], v["node_img"]], api_name=False)
 
         def redraw(st, view):
@@ -352,24 +305,33 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
                 st.drawn.add("tree")
             return gr.skip() if fig is None else fig
 
+        redraw = guarded(redraw, lambda m: gr.skip())
         c["tree_view"].input(redraw, [state, c["tree_view"]], [v["tree"]], api_name=False)
-        save_btn.click(handlers.save, [state], [saved, status], api_name=False)
+        save = guarded(handlers.save, lambda m: (None, m))
+        save_btn.click(named(save, (), first=("state",)), [state], [saved, status], api_name="save_run", **search)
 
-        def reopen(st, path):
-            out = handlers.reopen(st, path)
+        def reopen(st, run_file):
+            out = handlers.reopen(st, run_file)
             n = 1 + len(Outputs.NAMES)
             ctrl = dict(zip(INPUTS, out[n:])) if out[n] is not None else None
-            return (*keep(out[:n]), *control_updates(ctrl))
+            return (*keep(out[:n]), *control_updates(gr, handlers, ctrl))
 
-        opened.upload(reopen, [state, opened], outputs + controls, api_name=False)
-        share_btn.click(handlers.share_query, controls, [link], api_name=False).then(None, [link], [link], js=SHARE_JS)
+        n_open = len(outputs) + len(controls)
+        reopen = guarded(reopen, lambda m: (gr.skip(), m, *[gr.skip()] * (n_open - 2)))
+        opened.upload(reopen, [state, opened], outputs + controls, api_name="open_run", **search)
+        share = guarded(handlers.share_query, lambda m: gr.skip())
+        share_btn.click(share, controls, [link], api_name=False).then(None, [link], [link], js=SHARE_JS)
+        handlers.saved_files.cache = saved.GRADIO_CACHE  # saved runs live where Gradio serves them from
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
     calm_queue(demo)  # an idle server does not poll its queue every millisecond
     keep_session_slots()
+    own_error_messages()  # the framework's own errors reach a visitor as one line of ours
     launch = demo.launch
 
     def launch_bounded(*args, **kwargs):  # whoever launches gets the sessions bound of the limits
         kwargs.setdefault("state_session_capacity", limits.sessions)
+        kwargs.setdefault("max_file_size", limits.max_file_bytes)  # bigger uploads are refused before they land
+        kwargs.setdefault("show_error", False)  # framework errors: our one line (own_error_messages)
         kwargs.setdefault("css", SNAPSHOT_CSS)
         return launch(*args, **kwargs)
 

@@ -12,7 +12,9 @@ within one step (a thread cannot be killed; it is asked to stop).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
+import logging
 import os
 import tempfile
 import threading
@@ -29,11 +31,18 @@ __all__ = [
     "calm_queue",
     "client_alive",
     "keep_session_slots",
+    "guarded",
     "named",
+    "own_error_messages",
     "raw_values",
     "stream_in_thread",
 ]
 
+log = logging.getLogger("dts_app.ui")
+#: the line a visitor sees when a request fails where no message of ours applies
+INTERNAL = "⚠️ internal error: this request failed on the server (it is logged); try other settings"
+#: the line for a request the framework refused before the app saw it (a malformed call)
+REFUSED = "⚠️ the server could not read this request: reload the page, or check the values an API call sends"
 POLL_S = 0.2  # seconds between two looks at the client's connection
 QUEUE_POLL_S = 0.01  # seconds an idle Gradio queue sleeps between two looks for work
 
@@ -117,13 +126,34 @@ def named(fn: Callable, names: Sequence[str], request_type: Any = None, first: S
     return fn
 
 
+def guarded(fn: Callable, fallback: Callable[[str], Any]) -> Callable:
+    """``fn`` (a private event) with any exception logged with its traceback and answered
+    by ``fallback(message)``: the visitor gets one line, never the framework's error."""
+
+    @functools.wraps(fn)
+    def event(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            log.error("event %s failed", getattr(fn, "__name__", "?"), exc_info=e)
+            return fallback(INTERNAL)
+
+    return event
+
+
+_RAW: set[int] = set()  # ids of the components whose payloads reach the handlers raw
+
+
 def raw_values(components: Sequence[Any]) -> None:
     """Let the components hand their raw payloads to the handlers, which validate them
     and answer with one line naming the field (Gradio's own range and choice checks say
     "Value 300 is greater than maximum value 256." without naming it, and the UI ranges
-    are a comfortable sub-range of what the server accepts)."""
+    are a comfortable sub-range of what the server accepts). The per-session copies Gradio
+    makes of a component when an event updates it keep this (:func:`keep_session_slots`),
+    so a session validates the same way before and after a control update."""
     for c in components:
         c.preprocess = _passthrough
+        _RAW.add(c._id)
 
 
 def _passthrough(payload: Any) -> Any:
@@ -155,12 +185,41 @@ def keep_session_slots() -> bool:
     original = cls.__setitem__
 
     def setitem(self, key, value):
-        if isinstance(value, Block) and getattr(value, "_id", key) != key:
-            value._id = key  # the copy made for an update keeps its slot's id
+        if isinstance(value, Block):
+            if getattr(value, "_id", key) != key:
+                value._id = key  # the copy made for an update keeps its slot's id
+            if key in _RAW:
+                value.preprocess = _passthrough  # and the raw values of its original
         original(self, key, value)
 
     setitem._dts_keeps_slots = True
     cls.__setitem__ = setitem
+    return True
+
+
+def own_error_messages() -> bool:
+    """Answer every error Gradio reports itself (a call with too few values, a payload a
+    component cannot read, a file outside its cache) with :data:`REFUSED` instead of its
+    text, which names classes, objects, values and server paths. The app's own answers
+    never raise (they are status lines), so nothing of ours is hidden. Idempotent; False
+    on a Gradio without ``error_payload``."""
+    try:
+        from gradio import queueing, utils
+    except ImportError:  # pragma: no cover - gradio is a dependency of the app
+        return False
+    original = getattr(utils, "error_payload", None)
+    if original is None or not hasattr(queueing, "error_payload"):
+        return False
+    if getattr(original, "_dts_own", False):
+        return True
+
+    def error_payload(error, show_error):
+        if error is None:
+            return original(error, show_error)
+        return {"error": REFUSED, "visible": True, "duration": None, "title": "Error"}
+
+    error_payload._dts_own = True
+    utils.error_payload = queueing.error_payload = error_payload
     return True
 
 
