@@ -3,8 +3,9 @@
 - ``supervised``: log-probability of the target class under the shipped CNN;
 - ``oracle`` (also the held-out verifier): log-probability under the *other* shipped
   classifier (an MLP, other seed and architecture), an independent judge;
-- ``self-supervised``: −‖f(x̂0 at t = 0.4) − f(x0)‖ with f the CNN's penultimate features
-  (Ma et al. 2025's agreement verifier; needs no label).
+- ``self-supervised``: the cosine similarity of f(x̂0 at t = 0.4) and f(x0), f the CNN's
+  penultimate features: Ma et al. 2025's agreement verifier in its published form (cosine
+  of DINO/CLIP features); it needs no label.
 
 Batch metrics: :func:`frechet_distance` on the oracle MLP's features (an FID analogue) and
 :func:`inception_score` (an Inception-Score analogue) with its class probabilities.
@@ -59,9 +60,9 @@ class DigitsAgreement(Verifier):
         missing = torch.isnan(a.flatten(1)).any(dim=1)
         a[missing] = x0[missing] * 2 - 1  # not yet at t = 0.4: no disagreement
         # the anchor is a clean *latent* prediction (model space); x0 is a decoded image
-        fa = self.net.features(a.clamp(-1, 1))
-        fb = self.net.features(_model_space(x0))
-        return -(fa - fb).norm(dim=1)
+        fa = self.net.features(a.clamp(-1, 1)).double()
+        fb = self.net.features(_model_space(x0)).double()
+        return torch.nn.functional.cosine_similarity(fa, fb, dim=1, eps=1e-12).float()
 
 
 @torch.no_grad()
