@@ -67,7 +67,7 @@ def main(args) -> int:
         return fail(str(e))
     out = Path(args.out)
     for e in report["experiments"]:
-        print(f"[{'held' if e['held'] else 'NOT held'}] {e['name']}: {e['finding']}")
+        print(f"[{e.get('verdict', 'held' if e['held'] else 'not held')}] {e['name']}: {e['finding']}")
     print(f"wrote {out / 'report.json'}, {out / 'report.html'} and {out / 'report.md'} in {time.perf_counter() - t0:.0f} s")
     if report.get("failed"):
         print(f"{len(report['failed'])} cell(s) failed; rerun with --resume --out {out} to retry only those", file=sys.stderr)

@@ -50,6 +50,7 @@ class Cell:
         task: optional ``"module:attr"`` of a function ``(cell, cache) -> dict`` run instead of
             :func:`run_cell`'s search (for other commands, e.g. a reproduce command); it must be
             importable on the workers.
+        extra: plain JSON settings of such a task that are not search knobs (part of the id).
     """
 
     config: SearchConfig
@@ -57,6 +58,7 @@ class Cell:
     mode: str = "fit"
     trace_scores: bool | None = False
     task: str | None = None
+    extra: dict = field(default_factory=dict)
     _id: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -64,6 +66,8 @@ class Cell:
             raise ValueError(f"cell mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         blob = {"config": self.config.to_dict(), "budget": self.budget, "mode": self.mode}
         blob |= {"trace_scores": self.trace_scores, "task": self.task}
+        if self.extra:  # only when set: the ids of cells without it stay as they were
+            blob["extra"] = self.extra
         digest = hashlib.sha256(json.dumps(blob, sort_keys=True, default=repr).encode()).hexdigest()[:20]
         object.__setattr__(self, "_id", digest)
 
@@ -139,7 +143,19 @@ def _search(cell: Cell, cache: dict) -> dict:
     out |= {"best_score": _float(res.best_score), "heldout_score": _float(res.heldout_score)}
     out |= {"nfe": int(res.ledger.denoiser_nfe), "reverts": int(res.ledger.reverts)}
     out["collision_rate"] = _float(res.metrics.get("collision_rate"))
+    out["hit"] = _target_hit(problem, cfg, res.best)
     return out
+
+
+def _target_hit(problem, cfg: SearchConfig, best) -> bool | None:
+    """Whether the best sample lies in the target mode (the exact mixture's most responsible
+    component is the target); None without an exact mixture or a best sample."""
+    mix = problem.backend.reference_mixture()
+    if mix is None or best is None:
+        return None
+    target = cfg.target if cfg.target is not None else problem.backend.default_target()
+    targets = {int(t) for t in (target if isinstance(target, (list, tuple)) else [target])}
+    return int(mix.responsibilities(best.reshape(1, -1).double(), 0.0).argmax()) in targets
 
 
 def _resolve(task: str) -> Callable[[Cell, dict], dict]:

@@ -2,7 +2,9 @@
 
 An :class:`Experiment` is two functions: ``plan(ctx) -> [Cell]`` (the search runs it needs,
 as executor cells) and ``summarize(ctx, cells, results) -> Finding`` (the numbers behind
-its figure, one sentence with them, and ``held``, computed from those numbers). The runner
+its figure, one sentence with them, and its verdict, computed from those numbers:
+``held``, ``not held``, or ``not testable here`` with the reason), plus ``command``: the
+CLI command or app link that shows the finding to a reader. The runner
 (:mod:`.runner`) runs the cells of every selected experiment at once, each cell once, so
 experiments that read the same runs (a sweep) share them.
 """
@@ -10,13 +12,30 @@ experiments that read the same runs (a sweep) share them.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..sweep import mean_se
 
-__all__ = ["Context", "Experiment", "Finding", "EXPERIMENTS", "register", "num", "stat", "fmt", "group_results", "trace"]
+__all__ = [
+    "Context",
+    "Experiment",
+    "Finding",
+    "EXPERIMENTS",
+    "VERDICTS",
+    "register",
+    "num",
+    "stat",
+    "fmt",
+    "fmt_med",
+    "hit_rate",
+    "group_results",
+    "trace",
+]
+
+VERDICTS = ("held", "not held", "not testable here")
 
 
 @dataclass(frozen=True)
@@ -34,7 +53,10 @@ class Context:
 
 @dataclass
 class Finding:
-    """An experiment's entry in the report (``figure`` and ``table`` are plain data too)."""
+    """An experiment's entry in the report (``figure`` and ``table`` are plain data too).
+
+    ``verdict`` is one of :data:`VERDICTS` (default: from ``held``); ``not testable here``
+    comes with ``reason``, the property of the setting that keeps the claim from showing."""
 
     setup: dict
     data: dict
@@ -42,6 +64,15 @@ class Finding:
     held: bool
     figure: dict = field(default_factory=dict)
     table: dict = field(default_factory=dict)
+    verdict: str | None = None
+    reason: str = ""
+
+    def __post_init__(self):
+        if self.verdict is None:
+            self.verdict = "held" if self.held else "not held"
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
+        self.held = self.verdict == "held"
 
 
 @dataclass(frozen=True)
@@ -51,17 +82,18 @@ class Experiment:
     claim: str  # what the field claims, with its source
     plan: Callable[[Context], list]
     summarize: Callable[[Context, list, dict], Finding]
+    command: str = ""  # the CLI command (or app link) that shows it
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
 
-def register(name: str, title: str, claim: str):
+def register(name: str, title: str, claim: str, command: str = ""):
     """Decorator for ``summarize``; ``plan`` is given as the decorated function's ``plan``."""
 
     def wrap(plan):
         def deco(summarize):
-            EXPERIMENTS[name] = Experiment(name, title, claim, plan, summarize)
+            EXPERIMENTS[name] = Experiment(name, title, claim, plan, summarize, command)
             return summarize
 
         return deco
@@ -81,10 +113,18 @@ def num(x: Any, digits: int = 6) -> float | None:
 
 
 def stat(values: Sequence[float | None]) -> dict:
-    """``{"mean", "se", "n"}`` over the non-missing values (standard error over seeds)."""
+    """``{"mean", "se", "median", "n"}`` over the non-missing values (standard error over
+    seeds; the median beside it, since a few missed seeds can dominate a mean)."""
     vals = [v for v in values if v is not None]
     m, se = mean_se(vals)
-    return {"mean": num(m), "se": num(se), "n": len(vals)}
+    med = statistics.median(vals) if vals else None
+    return {"mean": num(m), "se": num(se), "median": num(med), "n": len(vals)}
+
+
+def hit_rate(values: Sequence[bool | None]) -> float | None:
+    """The share of True among the non-missing values."""
+    vals = [bool(v) for v in values if v is not None]
+    return num(sum(vals) / len(vals)) if vals else None
 
 
 def fmt(s: dict | None, digits: int = 3) -> str:
@@ -92,6 +132,16 @@ def fmt(s: dict | None, digits: int = 3) -> str:
     if not s or s.get("mean") is None:
         return "n/a"
     return f"{s['mean']:.{digits}g} ± {s['se']:.2g}"
+
+
+def fmt_med(s: dict | None, hit: float | None = None, digits: int = 3) -> str:
+    """``mean ± se (median m[, hit h])`` as text."""
+    if not s or s.get("mean") is None:
+        return "n/a"
+    extra = "" if s.get("median") is None else f"med {s['median']:.{digits}g}"
+    if hit is not None:
+        extra += f", hit {hit:.2g}"
+    return f"{fmt(s, digits)} ({extra})" if extra else fmt(s, digits)
 
 
 def group_results(cells: list, results: dict, key: Callable) -> dict:

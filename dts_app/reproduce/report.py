@@ -70,8 +70,24 @@ def _table_html(table: dict) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _badge(held: bool) -> str:
-    return '<span class="held">held</span>' if held else '<span class="not">did not hold</span>'
+def _verdict(e: dict) -> str:
+    return e.get("verdict") or ("held" if e["held"] else "not held")
+
+
+def _badge(e: dict) -> str:
+    v = _verdict(e)
+    css = {"held": "held", "not held": "not"}.get(v, "nt")
+    return f'<span class="{css}">{html.escape(v)}</span>'
+
+
+def _shown_by(e: dict) -> list[str]:
+    """The reason (not testable) and the command that shows the finding, as text lines."""
+    out = []
+    if e.get("reason"):
+        out.append(f"Why not testable here: {e['reason']}")
+    if e.get("command"):
+        out.append(f"Shown by: `{e['command']}`")
+    return out
 
 
 def write_html(report: dict, path: Path) -> None:
@@ -87,14 +103,16 @@ def write_html(report: dict, path: Path) -> None:
         )
         first = first and not fig
         parts.append(
-            f'<section id="{html.escape(e["name"])}"><h2>{html.escape(e["title"])} {_badge(e["held"])}</h2>'
+            f'<section id="{html.escape(e["name"])}"><h2>{html.escape(e["title"])} {_badge(e)}</h2>'
             f'<p class="claim"><b>Claim.</b> {html.escape(e["claim"])}</p>'
-            f"<p><b>Measured.</b> {html.escape(e['finding'])}</p>{fig}{_table_html(e.get('table', {}))}"
+            f"<p><b>Measured.</b> {html.escape(e['finding'])}</p>"
+            + "".join(f"<p>{html.escape(line)}</p>" for line in _shown_by(e))
+            + f"{fig}{_table_html(e.get('table', {}))}"
             f"<details><summary>setup</summary><pre>{html.escape(json.dumps(e['setup'], indent=1, ensure_ascii=False))}</pre></details>"
             "</section>"
         )
     summary = "".join(
-        f'<tr><td><a href="#{html.escape(e["name"])}">{html.escape(e["name"])}</a></td><td>{_badge(e["held"])}</td></tr>'
+        f'<tr><td><a href="#{html.escape(e["name"])}">{html.escape(e["name"])}</a></td><td>{_badge(e)}</td></tr>'
         for e in report["experiments"]
     )
     meta = html.escape(json.dumps({k: v for k, v in report.items() if k != "experiments"}, ensure_ascii=False))
@@ -103,6 +121,7 @@ def write_html(report: dict, path: Path) -> None:
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
         ".held{color:#fff;background:#2a7;padding:1px 6px;border-radius:4px;font-size:13px}"
         ".not{color:#fff;background:#c33;padding:1px 6px;border-radius:4px;font-size:13px}"
+        ".nt{color:#fff;background:#888;padding:1px 6px;border-radius:4px;font-size:13px}"
         "section{border-top:1px solid #ddd;margin-top:1.5em}.claim{color:#555}"
     )
     doc = (
@@ -150,15 +169,14 @@ def _md_table(table: dict) -> str:
 def write_markdown(report: dict, path: Path, pngs: dict[str, str], png_note: str | None) -> None:
     lines = ["# What the field claims, what we measure", ""]
     lines += [f"`{json.dumps({k: v for k, v in report.items() if k != 'experiments'}, ensure_ascii=False)}`", ""]
-    lines += ["| experiment | claim | held |", "|---|---|---|"]
-    lines += [
-        f"| [{e['name']}](#{e['name']}) | {_esc(e['claim'])} | {'yes' if e['held'] else 'no'} |" for e in report["experiments"]
-    ]
+    lines += ["| experiment | claim | verdict |", "|---|---|---|"]
+    lines += [f"| [{e['name']}](#{e['name']}) | {_esc(e['claim'])} | {_verdict(e)} |" for e in report["experiments"]]
     if png_note:
         lines += ["", f"_No PNG figures: {png_note}. The same figures are in report.html._"]
     for e in report["experiments"]:
-        lines += ["", f'<a id="{e["name"]}"></a>', f"## {e['title']} ({'held' if e['held'] else 'did not hold'})", ""]
+        lines += ["", f'<a id="{e["name"]}"></a>', f"## {e['title']} ({_verdict(e)})", ""]
         lines += [f"**Claim.** {e['claim']}", "", f"**Measured.** {e['finding']}", ""]
+        lines += [x for line in _shown_by(e) for x in (line, "")]
         if e["name"] in pngs:
             lines += [f"![{e['title']}]({pngs[e['name']]})", ""]
         lines += [_md_table(e.get("table", {}))]

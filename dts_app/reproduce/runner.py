@@ -34,14 +34,15 @@ def clean(x):
 
 def _entry(exp, ctx: Context, cells: list, results: dict) -> dict:
     done = sum(c.id in results for c in cells)
-    base = {"name": exp.name, "title": exp.title, "claim": exp.claim}
+    base = {"name": exp.name, "title": exp.title, "claim": exp.claim, "command": exp.command}
     try:
         f = exp.summarize(ctx, cells, results)
         body = {"setup": f.setup, "data": f.data, "finding": f.finding, "held": bool(f.held), "figure": f.figure}
-        body["table"] = f.table
+        body |= {"table": f.table, "verdict": f.verdict, "reason": f.reason}
     except Exception as e:  # a summary that cannot be computed is reported, never invented
         tb = traceback.format_exception_only(type(e), e)[-1].strip()
         body = {"setup": {}, "data": {}, "finding": f"could not be computed: {tb}", "held": False, "figure": {}, "table": {}}
+        body |= {"verdict": "not testable here", "reason": "the summary could not be computed from the runs"}
     return clean(base | body | {"runs": {"cells": len(cells), "finished": done}})
 
 

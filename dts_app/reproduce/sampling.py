@@ -57,6 +57,8 @@ def _floors(mix, target, ref, k: int, reps: int = 8) -> dict:
     "Soft tree search samples the reward-tilted law",
     "Jain et al. 2025 (Diffusion Tree Sampling): with a soft-max backup the tree's draws converge to "
     "p0(x)·exp(r(x)/τ)/Z as compute grows (asymptotically exact), unlike search.",
+    "python -m dts_app search --preset trap --class 2 --algorithm tree --backup soft --temperature 20 --sde-gamma 1 "
+    "--budget 8000 --batch 16 --draws 1000",
 )(plan_tilt)
 def tilted_sampling(ctx: Context, cells: list, results: dict) -> Finding:
     import torch
@@ -176,6 +178,7 @@ def _meets(row: dict) -> dict:
     "Obstacle avoidance: collisions, fidelity and cost",
     "Project targets (potential fields for diffusion): keep paths out of an obstacle (collision ≤ 1%) while "
     "sampling p0(x | D > Q*) faithfully (prize share within 0.03, mean log p0 within 0.3 nats) at ≤ 1.2× plain NFEs.",
+    "python -m dts_app sample --preset trap --n 2000 --obstacle point:1.6,0.4 --q-star 0.9 --avoid smc --sde-gamma 1",
 )(plan_obstacles)
 def obstacles(ctx: Context, cells: list, results: dict) -> Finding:
     cfg, modes = _obstacle_setup(ctx)

@@ -143,3 +143,39 @@ def avoidance(cell, cache) -> dict:
             "acceptance": acc,
         } | _fid(mix, x[keep], ref, prize)
     return out
+
+
+def picks(cell, cache) -> dict:
+    """Best-of-n picks for every ``n`` in ``cell.key["ns"]``, ``K = cell.key["k"]`` of each:
+    one best-of-(K·n_max) run, whose first K·n candidates split into K blocks of n (candidate
+    i is the same sample alone or among many), each block's verifier favourite a pick.
+
+    Per n: the mean search and held-out score of the K picks, the Fréchet distance of the
+    picks to the target class's real images (digits: features of the held-out MLP, the
+    independent judge), and their diversity (mean pairwise distance in model space). The
+    number of picks is the same at every n, so the distances compare across n.
+    """
+    from ..digits.data import load_split
+    from ..search import make_algorithm, run_search
+    from ..verifiers.digits import frechet_distance
+
+    cfg, ns, k = cell.config, list(cell.extra["ns"]), int(cell.extra["k"])
+    problem = _problem(cfg.replace(n=k * max(ns)), cache)
+    res = run_search(problem, make_algorithm("best-of-n", cfg.replace(n=k * max(ns))))
+    cands = sorted(res.candidates, key=lambda c: tuple(c.key))
+    split = load_split()
+    real = torch.cat([split.x_train[split.y_train == int(cfg.target)], split.x_heldout[split.y_heldout == int(cfg.target)]])
+    judge = problem.backend.classifier("oracle")
+    out = {}
+    for n in ns:
+        chosen = [max(cands[b * n : (b + 1) * n], key=lambda c: (c.score, -c.key[0])) for b in range(k)]
+        x = torch.stack([c.x0 for c in chosen]).float()
+        flat = x.reshape(k, -1).double()
+        div = float(pairwise_distance(flat, flat).sum() / (k * (k - 1)))
+        out[str(n)] = {
+            "score": sum(float(c.score) for c in chosen) / k,
+            "heldout": sum(float(c.heldout_score) for c in chosen) / k,
+            "frechet": frechet_distance(x.clamp(-1, 1), real, judge),
+            "diversity": div,
+        }
+    return out | {"nfe": int(res.ledger.denoiser_nfe)}

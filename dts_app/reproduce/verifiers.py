@@ -83,6 +83,7 @@ def plan_hack(ctx: Context) -> list:
     "Verifier hacking (gmm hack)",
     "Ma et al. 2025: searching hard against one verifier overfits it; the score the search sees keeps rising while "
     "a held-out judge stops improving or falls.",
+    "python -m dts_app search --preset hack --verifier supervised --heldout oracle --n 512 --steps 16",
 )(plan_hack)
 def verifier_hacking(ctx: Context, cells: list, results: dict) -> Finding:
     cfg, top = _hack_setup(ctx)
@@ -114,19 +115,31 @@ def verifier_hacking(ctx: Context, cells: list, results: dict) -> Finding:
 # ---- 3. self-supervised verifier vs the oracle ----
 
 
+UNCONDITIONAL = "unconditional"
+
+
 def _ss_settings(ctx: Context) -> dict[str, SearchConfig]:
+    """Ma et al.'s setting is class-conditional generation (the condition is the class the
+    oracle scores); the unconditional rows ask a label-free score which class is wanted,
+    which it cannot know, and are reported apart from the verdict."""
     base = SearchConfig(verifier="self-supervised", heldout="oracle", steps=16)
-    n_gmm, n_dig = ctx.pick(256, 1024), ctx.pick(32, 128)
-    out = {f"gmm {p}": base.replace(preset=p, n=n_gmm) for p in ("trap", "eight-gaussians", "hack")}
-    out["digits"] = base.replace(backend="digits", preset=None, guidance=0.0, n=n_dig)
-    return out
+    n_gmm, n_dig = ctx.pick(256, 1024), ctx.pick(64, 256)
+    digits = base.replace(backend="digits", preset=None, n=n_dig)
+    return {
+        "digits, class-conditional, guidance 0.5": digits.replace(guidance=0.5),
+        "digits, class-conditional, guidance 1": digits.replace(guidance=1.0),
+        "digits, class-conditional, guidance 2": digits.replace(guidance=2.0),
+        "gmm trap, conditioned on the prize": base.replace(preset="trap", condition=True, n=n_gmm),
+        f"digits, {UNCONDITIONAL} (guidance 0)": digits.replace(guidance=0.0),
+        f"gmm trap, {UNCONDITIONAL}": base.replace(preset="trap", n=n_gmm),
+    }
 
 
 def plan_ss(ctx: Context) -> list:
     cfgs = []
     for name, cfg in _ss_settings(ctx).items():
         for s in range(ctx.seeds):
-            extra = {"target": (ctx.seed + s) % 10} if name == "digits" else {}
+            extra = {"target": (ctx.seed + s) % 10} if name.startswith("digits") else {}
             cfgs.append(cfg.replace(seed=ctx.seed + s, **extra))
     return _cells(ctx, cfgs)
 
@@ -144,8 +157,11 @@ def _corr(a: list, b: list) -> tuple[float | None, float | None]:
 @register(
     "self-supervised",
     "Self-supervised verifier vs the oracle",
-    "Ma et al. 2025: a self-supervised verifier (agreement of x̂0 at σ = 0.4 with the final sample) tracks the "
-    "oracle well enough to search with, without a reward model.",
+    "Ma et al. 2025 (class-conditional ImageNet): a self-supervised verifier, the cosine similarity of features of "
+    "x̂0 at σ = 0.4 and of the final sample, correlates with the classifier's score, so it can guide search without "
+    "a reward model.",
+    "python -m dts_app search --backend digits --class 3 --guidance 1 --verifier self-supervised --heldout oracle "
+    "--algorithm best-of-n --n 64",
 )(plan_ss)
 def self_supervised(ctx: Context, cells: list, results: dict) -> Finding:
     settings = _ss_settings(ctx)
@@ -155,13 +171,20 @@ def self_supervised(ctx: Context, cells: list, results: dict) -> Finding:
         cors = [_corr(results[c.id]["score"], results[c.id]["heldout"]) for c in mine if c.id in results]
         sp, pe = stat([c[0] for c in cors]), stat([c[1] for c in cors])
         positive = sp["mean"] is not None and sp["mean"] - 2 * sp["se"] > 0
+        conditional = UNCONDITIONAL not in name
         per[name] = {"spearman": sp, "pearson": pe, "positive": positive, "candidates": settings[name].n}
-        rows.append([name, settings[name].n, fmt(sp), fmt(pe), positive])
-    held = all(v["positive"] for v in per.values())
-    desc = "; ".join(f"{n} {fmt(v['spearman'])}" for n, v in per.items())
+        per[name]["conditional"] = conditional
+        rows.append([name, settings[name].n, fmt(sp), fmt(pe), positive, "yes" if conditional else "no (not the claim)"])
+    cond = {n: v for n, v in per.items() if v["conditional"]}
+    held = bool(cond) and all(v["positive"] for v in cond.values())
+    desc = "; ".join(f"{n} {fmt(v['spearman'])}" for n, v in cond.items())
+    unc = "; ".join(f"{n} {fmt(v['spearman'])}" for n, v in per.items() if not v["conditional"])
     finding = (
-        f"Rank correlation (Spearman) between the self-supervised score and the oracle across candidates: {desc}; "
-        f"{'positive beyond 2 s.e. in every setting' if held else 'not positive beyond 2 s.e. in every setting'}."
+        f"Rank correlation (Spearman) between the self-supervised score and the oracle across candidates, in the "
+        f"paper's class-conditional setting: {desc}; "
+        f"{'positive beyond 2 s.e. in every one' if held else 'not positive beyond 2 s.e. in every one'}. "
+        f"Unconditional (a label-free score cannot know which class the oracle wants): {unc}. On gmm conditioned on "
+        "one isotropic Gaussian the agreement is exactly monotone in the oracle (x0 − x̂0(t) ∝ x0 − μ there)."
     )
     names = list(per)
     fig = {
@@ -175,9 +198,12 @@ def self_supervised(ctx: Context, cells: list, results: dict) -> Finding:
         "hlines": [{"y": 0.0, "name": "no correlation"}],
     }
     setup = {"algorithm": "best-of-n (candidates only)", "verifier": "self-supervised", "heldout": "oracle", "steps": 16}
-    setup |= {"settings": {n: {"backend": c.backend, "preset": c.preset, "candidates": c.n} for n, c in settings.items()}}
-    setup |= {"digits": "guidance 0, target class = seed mod 10", "seeds": ctx.seeds}
-    table = {"columns": ["setting", "candidates", "Spearman", "Pearson", "positive"], "rows": rows}
+    setup |= {"settings": {n: {"backend": c.backend, "preset": c.preset, "guidance": c.guidance, "condition": c.condition,
+                               "candidates": c.n} for n, c in settings.items()}}  # fmt: skip
+    setup |= {"digits": "target class = seed mod 10; features: the CNN's penultimate layer (cosine)", "seeds": ctx.seeds}
+    setup |= {"gmm": "−‖x̂0(0.4) − x0‖ (no feature network: the cosine of raw 2-D points measures only their angle)"}
+    columns = ["setting", "candidates", "Spearman", "Pearson", "positive", "the paper's setting"]
+    table = {"columns": columns, "rows": rows}
     return Finding(setup, {"correlation": per}, finding, held, fig, table)
 
 
@@ -233,6 +259,7 @@ def _neg(x):
     "Digits: search scales on real images",
     "Ma et al. 2025 (ImageNet, class-conditional): best-of-N with a supervised classifier verifier raises both its "
     "own score and held-out measures as N grows.",
+    "python -m dts_app search --backend digits --class 3 --guidance 0 --verifier supervised --heldout oracle --n 64",
 )(plan_digits)
 def digits_scaling(ctx: Context, cells: list, results: dict) -> Finding:
     setup, ns, search, held, extra = _digits(ctx, cells, results)
@@ -245,19 +272,80 @@ def digits_scaling(ctx: Context, cells: list, results: dict) -> Finding:
     return Finding(setup, {"n": ns, "search": search, "heldout": held}, finding, bool(ok), extra["figure"], extra["table"])
 
 
+# ---- 9. digits hacking, measured where it can show ----
+
+PICKS = "dts_app.reproduce.tasks:picks"
+
+
+def _picks_setup(ctx: Context) -> tuple[SearchConfig, list[int], int]:
+    cfg, _ = _digits_setup(ctx)
+    return cfg, _powers(ctx.pick(64, 1024), 4), ctx.pick(16, 16)
+
+
+def plan_picks(ctx: Context) -> list:
+    from ..executors import Cell
+
+    cfg, ns, k = _picks_setup(ctx)
+    return [
+        Cell(cfg.replace(seed=ctx.seed + s, target=(ctx.seed + s) % 10), None, "plain", task=PICKS, extra={"ns": ns, "k": k})
+        for s in range(ctx.seeds)
+    ]
+
+
 @register(
     "digits-hacking",
     "Digits: does the CNN verifier get hacked?",
-    "Ma et al. 2025: a supervised verifier can be hacked; past some N the held-out judge falls while the search "
-    "score still rises.",
-)(plan_digits)
+    "Ma et al. 2025: searching harder against a supervised verifier overfits it; the picks' distribution gets worse "
+    "(FID rises, diversity falls) while the verifier's score still rises.",
+    "python -m dts_app search --backend digits --class 3 --guidance 0 --verifier supervised --heldout oracle "
+    "--algorithm best-of-n --n 1024",
+)(plan_picks)
 def digits_hacking(ctx: Context, cells: list, results: dict) -> Finding:
-    setup, ns, search, held, extra = _digits(ctx, cells, results)
-    ok, peak = _hacked(search, held)
+    cfg, ns, k = _picks_setup(ctx)
+    rs = [results[c.id] for c in cells if c.id in results]
+    col = {m: [stat([r[str(n)][m] for r in rs]) for n in ns] for m in ("score", "heldout", "frechet", "diversity")}
+    fd = [s["mean"] if s["mean"] is not None else math.inf for s in col["frechet"]]
+    low = min(range(len(ns)), key=lambda i: fd[i])
+    rises = low < len(ns) - 1 and fd[-1] - fd[low] > 2 * math.hypot(col["frechet"][low]["se"], col["frechet"][-1]["se"])
+    hacked = bool(_rises(col["score"]) and rises)
+    held_sat = col["heldout"][-1]["mean"] is not None and col["heldout"][-1]["mean"] > -1e-3
     finding = (
-        f"Held-out MLP log P of the CNN's pick: {fmt(held[peak])} at its peak (N={ns[peak]}) and {fmt(held[-1])} at "
-        f"N={ns[-1]}, while the CNN's own score rose {fmt(search[0])} → {fmt(search[-1])}: "
-        f"{'the held-out score falls, hacking shows' if ok else 'no fall beyond 2 s.e., so no hacking at these N'}."
+        f"Best-of-N on the CNN (digits, guidance 0, class = seed mod 10), {k} picks per N: the CNN's log P rose "
+        f"{fmt(col['score'][0])} (N=1) → {fmt(col['score'][-1])} (N={ns[-1]}); the Fréchet distance of the picks to the "
+        f"class's real images (held-out MLP features) went {fmt(col['frechet'][0])} → {fmt(col['frechet'][low])} at its "
+        f"lowest (N={ns[low]}) → {fmt(col['frechet'][-1])}, and their diversity {fmt(col['diversity'][0])} → "
+        f"{fmt(col['diversity'][-1])}: {'the distribution gets worse while the score rises: hacking' if hacked else 'no rise of the distance beyond 2 s.e. after its lowest point, so no hacking shows at these N'}. "
+        + (
+            f"The held-out MLP's log P of the picks saturates ({fmt(col['heldout'][-1])} at N={ns[-1]}): it cannot fall, "
+            "which is why a distribution measure is the judge here."
+            if held_sat
+            else f"The held-out MLP's log P of the picks: {fmt(col['heldout'][0])} → {fmt(col['heldout'][-1])}."
+        )
     )
-    data = {"n": ns, "search": search, "heldout": held, "peak_n": ns[peak]}
-    return Finding(setup, data, finding, ok, extra["figure"], extra["table"])
+    fig = {
+        "title": f"Digits hacking: CNN score vs the picks' distribution ({k} picks per N)",
+        "x_title": "N (best-of-N)",
+        "y_title": "Fréchet distance to the class (held-out MLP features)",
+        "y2_title": "CNN log P (search)",
+        "x_log": True,
+        "traces": [
+            trace("Fréchet distance of the picks", ns, col["frechet"]),
+            trace("search: CNN log P", ns, col["score"], axis="y2", dash="dash"),
+        ],
+    }
+    table = {
+        "columns": ["N", "CNN log P (search)", "MLP log P (held out)", "Fréchet distance", "diversity"],
+        "rows": [[n, *[fmt(col[m][i]) for m in ("score", "heldout", "frechet", "diversity")]] for i, n in enumerate(ns)],
+    }
+    setup = {"backend": "digits", "guidance": cfg.guidance, "verifier": "supervised (CNN)", "steps": cfg.steps}
+    setup |= {"judge": "Fréchet distance to the target class's 180 real images in the held-out MLP's features; "
+              "diversity = mean pairwise L2 distance of the picks in model space", "picks_per_n": k, "n": ns,
+              "seeds": ctx.seeds}  # fmt: skip
+    verdict, reason = None, ""
+    if not hacked and low == len(ns) - 1:
+        verdict = "not testable here"
+        reason = (
+            f"the picks' Fréchet distance is still falling at the largest N ({ns[-1]}): the search has not yet passed "
+            "the point where over-optimising could show (the full run goes to N = 1,024)"
+        )
+    return Finding(setup, col | {"n": ns, "lowest_n": ns[low]}, finding, hacked, fig, table, verdict, reason)
