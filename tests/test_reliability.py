@@ -468,6 +468,11 @@ def test_fuzz_every_handler(handlers, app_log):
     handlers.run(done, *input_values(n=3, steps=4))
     junk = TEXTS + ["", None, 3, '{"x": 1}', '{"x": "nan", "y": 1}', '{"id": -5}', '{"id": 1e9}', "[1, 2]"]
     bad_file = os.path.join(tempfile.mkdtemp(), "bad.json")
+    from test_fuzz_runfiles import crafted  # run files with junk in one to three places
+
+    from dts_app.ui.runfile import run_text
+
+    payload = json.loads(run_text(done.result, done.config))
     for i in range(40):
         st = rng.choice([done, SessionState(), None])
         text = rng.choice(TEXTS + OBSTACLES)
@@ -479,7 +484,7 @@ def test_fuzz_every_handler(handlers, app_log):
         assert isinstance(handlers.inspect_node(st, click)[0], str)
         assert handlers.redraw_tree(st, rng.choice(["layered", "score", "x", None])) is None or st is done
         with open(bad_file, "w") as f:
-            f.write(rng.choice(['{"tree": {"nodes": [{"id": 5}]}, "ledger": {}}', "not json", '{"config": 3}', "[]"]))
+            f.write(rng.choice(['{"tree": {"nodes": [{"id": 5}]}, "ledger": {}}', "not json", '{"config": 3}', "[]", crafted(rng, payload)]))
         out = handlers.reopen(SessionState(), rng.choice([bad_file, None, "/nonexistent", 5]))
         status_ok(out[1])
         assert isinstance(handlers.share_query(*[rng.choice([v, None, 3]) for v in input_values()]), str)

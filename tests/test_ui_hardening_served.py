@@ -249,3 +249,21 @@ def test_private_events_answer_junk_with_a_line_of_ours(served, app_log):
             assert msg.get("success") or text == REFUSED, (name, data, text[:300])
             assert "internal error" not in text and not any(s in text for s in LEAKS[:4]), (name, text[:300])
     assert not [r for r in app_log.records if r.levelno >= logging.ERROR], [r.getMessage() for r in app_log.records]
+
+
+def test_crafted_files_through_open_run(served, tmp_path, app_log):
+    """The upload path of the fuzzer: crafted run files sent to ``/open_run`` as a client would."""
+    from gradio_client import handle_file
+    from test_fuzz_runfiles import crafted
+
+    h, _, url, _ = served
+    c = client(url, tmp_path)
+    payload = json.loads(Path(run_file(h, tmp_path, n=3, steps=4, obstacles="point:1,1", avoid="repulsion")).read_text())
+    rng = random.Random(11)
+    for i in range(16):
+        p = tmp_path / f"crafted{i}.json"
+        p.write_text(crafted(rng, payload))
+        out = c.predict(handle_file(str(p)), api_name="/open_run")
+        status_ok(out[0])
+        assert not any(s in out[0] for s in LEAKS), out[0]
+    assert not [r for r in app_log.records if r.levelno >= logging.ERROR], [r.getMessage() for r in app_log.records]

@@ -186,6 +186,8 @@ def _config_from_dict(d: Any, limits: Limits) -> SearchConfig:
     kw = dict(d)
     for k, v in kw.items():
         if k in FIELDS:
+            if type(v) is int and abs(v) > INT:  # (check() converts to float: OverflowError)
+                raise _bad(f"config.{k} is too large")
             FIELDS[k].check(v)  # the same checks as every request: types, ranges, choices
         elif k in ("backend", "preset", "algorithm", "verifier", "heldout", "model", "verifier_model", "prompt"):
             if v is not None and (not isinstance(v, str) or len(v) > (limits.max_text if k in ("model", "prompt") else TEXT)):
