@@ -294,7 +294,6 @@ def test_cache_is_keyed_by_what_the_backend_uses_and_bounded():
 
     def loader(cfg):
         loads.append(cfg.preset)
-        time.sleep(0.05)
         return object()
 
     cache = BackendCache(max_entries=2, loader=loader, sizer=lambda b: 10)
@@ -313,16 +312,25 @@ def test_cache_is_keyed_by_what_the_backend_uses_and_bounded():
 
 
 def test_concurrent_first_requests_load_once():
-    calls = []
+    """The first load holds until all eight requests have arrived (an event, not a sleep)."""
+    calls, arrived, lock = [], threading.Event(), threading.Lock()
+    count = [0]
 
     def loader(cfg):
         calls.append(1)
-        time.sleep(0.3)
+        assert arrived.wait(60)
         return object()
+
+    def get(_):
+        with lock:
+            count[0] += 1
+            if count[0] == 8:
+                arrived.set()
+        return cache.get(SearchConfig(preset="trap"))
 
     cache = BackendCache(loader=loader, sizer=lambda b: 1)
     with ThreadPoolExecutor(8) as ex:
-        got = list(ex.map(lambda _: cache.get(SearchConfig(preset="trap")), range(8)))
+        got = list(ex.map(get, range(8)))
     assert len(calls) == 1 and all(g is got[0] for g in got)
 
 
