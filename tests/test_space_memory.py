@@ -6,7 +6,7 @@ over every preset and algorithm, small digits runs, invalid values, model ids a 
 must refuse, distinct model strings, compare, stop) goes through ``gradio_client`` from
 client sessions that come and go. Every answer is a result or one clear ⚠️ line, no
 traceback from app code reaches the server log, and the server's RSS after the warm-up
-grows by at most 10 %.
+grows by at most 10 %; the same holds for reopened and saved run files.
 """
 
 from __future__ import annotations
@@ -91,3 +91,59 @@ def test_space_server_stays_flat_and_clean(served):
     steps = sm.largest_steps(rep, asks, WARMUP, k=3)
     assert final <= TOLERANCE * base, f"RSS {base:.1f} MB after the warm-up, {final:.1f} MB at the end: {rep.rss_mb}; {steps}"
     assert proc.poll() is None  # still serving
+
+
+REOPEN_WARMUP, REOPEN_MEASURED = 10, 40  # /open_run requests before and after the baseline
+
+
+def _run_files(tmp_path: Path) -> list[str]:
+    """Run files to reopen: a 5,000-node tree search, a small best-of-N, and crafted ones."""
+    import json
+    import random
+
+    from test_fuzz_runfiles import crafted
+
+    from dts_app.ui.handlers import AppHandlers, input_values
+    from dts_app.ui.runfile import run_text
+    from dts_app.ui.state import SessionState
+
+    h, out = AppHandlers(), []
+    for i, kw in enumerate((dict(n=64, steps=77), dict(n=3, steps=4, obstacles="point:1,1", avoid="repulsion"))):
+        state = SessionState()
+        assert h.run(state, *input_values(**kw))[1].startswith("**finished**")
+        p = tmp_path / f"run{i}.json"
+        p.write_text(run_text(state.result, state.config))
+        out.append(str(p))
+    rng, small = random.Random(5), json.loads(Path(out[1]).read_text())
+    for i in range(3):
+        p = tmp_path / f"crafted{i}.json"
+        p.write_text(crafted(rng, small))
+        out.append(str(p))
+    return out
+
+
+def test_space_server_reopens_stay_flat(served, tmp_path):
+    """Reopening run files (a 5,000-node tree among them) and saving them, from sessions
+    that come and go, keeps the server's RSS within the bound and its log clean: a reopened
+    result is held like a search's, within the node cap, and nothing accumulates on disk."""
+    from gradio_client import Client, handle_file
+
+    proc, url, log = served
+    files = _run_files(tmp_path)
+    client, base = None, None
+    for i in range(REOPEN_WARMUP + REOPEN_MEASURED):
+        if i % 10 == 0:
+            client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        out = client.predict(handle_file(files[i % len(files)]), api_name="/open_run")
+        assert sm.judge(out[0], "reopen") in ("result", "rejection"), out[0]
+        if i % 3 == 0:
+            saved, msg = client.predict(api_name="/save_run")
+            assert msg.startswith(("saved: ", "⚠️ save:")), msg
+        if i + 1 == REOPEN_WARMUP:
+            sm.settle(proc.pid)
+            base = sm.rss_mb(proc.pid)
+    final = sm.rss_mb(proc.pid)
+    print(f"reopens: RSS {base:.1f} MB after {REOPEN_WARMUP}, {final:.1f} MB after {REOPEN_MEASURED} more")
+    total, app, blocks = sm.tracebacks(log.read_text(errors="replace"))
+    assert app == 0, blocks[0]
+    assert final <= TOLERANCE * base, f"RSS {base:.1f} MB after {REOPEN_WARMUP} reopens, {final:.1f} MB after {REOPEN_MEASURED} more"
