@@ -6,7 +6,7 @@ beside rejection sampling). Targets are closed-form (:mod:`dts_app.search.fideli
 from __future__ import annotations
 
 from ..config import FIELDS, ObstacleSpec, SearchConfig
-from .base import Context, Finding, fmt, group_results, num, register, stat, trace
+from .base import Context, Finding, fmt, fmt_med, group_results, num, register, stat, trace
 
 # ---- 6. exact tilted sampling ----
 
@@ -20,7 +20,7 @@ def _tilt_setup(ctx: Context) -> tuple[SearchConfig, list[int], list[str]]:
         preset="trap", verifier="oracle", heldout="oracle", target=2, algorithm="tree", backup="soft",
         temperature=TAU, sde_gamma=1.0, steps=32, n=16, m=4, batch=8, draws=ctx.pick(256, 1000),
     )  # fmt: skip
-    budgets = ctx.pick([500, 1000, 2000], [1000, 2000, 4000, 8000, 16000])
+    budgets = ctx.pick([1000, 2000, 4000], [1000, 2000, 4000, 8000, 16000])
     return cfg, budgets, [a for a in ("tree", "smc") if a in ALGORITHMS]
 
 
@@ -95,8 +95,8 @@ def tilted_sampling(ctx: Context, cells: list, results: dict) -> Finding:
     err_last = tree[-1]["mean"]
     held = err_last is not None and err_last <= 0.05
     parts = [
-        f"{a}: mode-share error {fmt(curves[a]['max_share_error'][0])} at {budgets[0]} → "
-        f"{fmt(curves[a]['max_share_error'][-1])} at {budgets[-1]} NFEs, energy distance "
+        f"{a}: mode-share error {fmt_med(curves[a]['max_share_error'][0])} at {budgets[0]} → "
+        f"{fmt_med(curves[a]['max_share_error'][-1])} at {budgets[-1]} NFEs, energy distance "
         f"{fmt(curves[a]['energy_distance'][0])} → {fmt(curves[a]['energy_distance'][-1])}, shares "
         f"{_shares(curves[a]['mode_shares'][-1])}"
         for a in algos
@@ -123,11 +123,12 @@ def tilted_sampling(ctx: Context, cells: list, results: dict) -> Finding:
         ],
     }
     setup = {"backend": "gmm", "preset": "trap", "verifier": "oracle (log N(x; μ2, Σ2))", "target": 2, "tau": TAU}
-    setup |= {"algorithms": algos, "backup": "soft", "sde_gamma": 1.0, "steps": 16, "draws": cfg.draws}
+    setup |= {"algorithms": algos, "backup": "soft", "sde_gamma": 1.0, "steps": cfg.steps, "draws": cfg.draws}
+    setup["root_width"] = cfg.n
     setup |= {"budgets": budgets, "seeds": ctx.seeds}
     data = {"target_shares": exact, "plain_sampling_share_error": p0_err, "exact_floor": floor, "curves": curves}
     rows = [
-        [a, b, fmt(curves[a]["max_share_error"][i]), fmt(curves[a]["energy_distance"][i]), str(curves[a]["mode_shares"][i])]
+        [a, b, fmt_med(curves[a]["max_share_error"][i]), fmt(curves[a]["energy_distance"][i]), str(curves[a]["mode_shares"][i])]
         for a in algos
         for i, b in enumerate(budgets)
     ]
