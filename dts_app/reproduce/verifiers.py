@@ -144,6 +144,14 @@ def plan_ss(ctx: Context) -> list:
     return _cells(ctx, cfgs)
 
 
+def _short(name: str) -> str:
+    """A setting's name short enough for a bar label."""
+    for long, short in (("class-conditional, guidance ", "cond. g="), ("unconditional (guidance 0)", "uncond."),
+                        ("conditioned on the prize", "cond."), ("unconditional", "uncond.")):  # fmt: skip
+        name = name.replace(long, short)
+    return name
+
+
 def _corr(a: list, b: list) -> tuple[float | None, float | None]:
     from scipy.stats import pearsonr, spearmanr
 
@@ -186,14 +194,14 @@ def self_supervised(ctx: Context, cells: list, results: dict) -> Finding:
         f"Unconditional (a label-free score cannot know which class the oracle wants): {unc}. On gmm conditioned on "
         "one isotropic Gaussian the agreement is exactly monotone in the oracle (x0 − x̂0(t) ∝ x0 − μ there)."
     )
-    names = list(per)
+    names = [_short(n) for n in per]
     fig = {
         "title": "Self-supervised score vs oracle: correlation across candidates (mean ± s.e. over seeds)",
         "x_title": "setting",
         "y_title": "correlation",
         "traces": [
-            trace("Spearman", names, [per[n]["spearman"] for n in names], type="bar"),
-            trace("Pearson", names, [per[n]["pearson"] for n in names], type="bar"),
+            trace("Spearman", names, list(v["spearman"] for v in per.values()), type="bar"),
+            trace("Pearson", names, list(v["pearson"] for v in per.values()), type="bar"),
         ],
         "hlines": [{"y": 0.0, "name": "no correlation"}],
     }
