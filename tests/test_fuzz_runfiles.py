@@ -128,3 +128,21 @@ def test_a_million_nodes_and_64_mb_are_refused_before_parsing(large_files, monke
         assert out[1].startswith("⚠️ run file:") and ("tree nodes" in out[1] or "MB" in out[1]), out[1]
         assert f"{path.stat().st_size / 1e6:.1f} MB" in out[1] or path.stat().st_size <= limits.max_file_bytes
     assert parsed == []
+
+
+def test_every_config_knob_refuses_junk(handlers, payloads, tmp_path, caplog):
+    """Each knob of the saved config set to junk: one line naming it, never a bug (a None
+    ``delta_b`` reached the cross-field rules as a TypeError; 10**400 an OverflowError)."""
+    from dataclasses import fields
+
+    from dts_app.config import SearchConfig
+
+    caplog.set_level(logging.ERROR, logger="dts_app")
+    for f in fields(SearchConfig):
+        for junk in (None, True, "x", [], {}, 10**400):
+            d = copy.deepcopy(payloads[0])
+            d["config"][f.name] = junk
+            p = tmp_path / "c.json"
+            p.write_text(json.dumps(d))
+            status_ok(handlers.reopen(SessionState(), str(p))[1])
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records][:3]

@@ -148,7 +148,7 @@ def test_obstacle_values_are_checked(handlers, text, needle):
     assert out[1].startswith("⚠️ --obstacle:") and needle in out[1]
 
 
-@pytest.mark.parametrize("target", [math.inf, -math.inf, math.nan, 1e300, 2.5, [3], {"a": 1}])
+@pytest.mark.parametrize("target", [math.inf, -math.inf, math.nan, 1e300, 10**400, 2.5, [3], {"a": 1}])
 def test_bad_targets_get_a_message(handlers, target):
     out = handlers.run(SessionState(), *input_values(target=target))  # inf was a blank OverflowError
     status_ok(out[1])

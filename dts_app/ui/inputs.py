@@ -106,7 +106,7 @@ def target_value(value: Any) -> Any:
     if isinstance(value, bool):
         raise ConfigError(f"target: expected a class or component number, got {value!r}")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or int(value) != value or abs(value) > 2**31:
+        if abs(value) > 2**31 or not math.isfinite(value) or int(value) != value:  # (abs first: 10**400 is no float)
             raise ConfigError(f"target: expected a class or component number, got {_short(value)}")
         return int(value)
     if not isinstance(value, str):

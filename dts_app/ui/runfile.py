@@ -34,6 +34,7 @@ SCORE = 1e30  # largest |score|, value, D or t
 INT = 10**15  # largest counter
 TEXT = 200  # characters kept of a message, label or flag
 _CHUNK = 1 << 22
+_DEFAULT = SearchConfig()
 
 
 def run_payload(result, cfg: SearchConfig, backend=None) -> dict:
@@ -188,6 +189,8 @@ def _config_from_dict(d: Any, limits: Limits) -> SearchConfig:
         if k in FIELDS:
             if type(v) is int and abs(v) > INT:  # (check() converts to float: OverflowError)
                 raise _bad(f"config.{k} is too large")
+            if v is None and getattr(_DEFAULT, k) is not None:  # (cross-field rules compare it)
+                raise _bad(f"config.{k} must be set")
             FIELDS[k].check(v)  # the same checks as every request: types, ranges, choices
         elif k in ("backend", "preset", "algorithm", "verifier", "heldout", "model", "verifier_model", "prompt"):
             if v is not None and (not isinstance(v, str) or len(v) > (limits.max_text if k in ("model", "prompt") else TEXT)):
