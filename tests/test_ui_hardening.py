@@ -173,3 +173,25 @@ def test_reading_stops_at_the_deadline(payload, tmp_path):
     h.clock = Ticks(0.3)  # each reading 0.3 s later: past the deadline at the second check (node 1,024)
     status = reopened(h, write(tmp_path, d))
     assert "0.5 s deadline" in status and "DTS_DEADLINE_S" in status, status
+
+
+# ---- error surfaces --------------------------------------------------------------------------------
+def test_a_plane_click_with_a_tiny_q_star_is_a_message(files_handlers):
+    """Q* = 1e-300 made the placed line fail ObstacleSpec.parse: an uncaught ConfigError."""
+    text, status = files_handlers.place('{"x": 0.5, "y": 1}', 1e-300, "component:1", "gmm")
+    assert text == "component:1" and status.startswith("⚠️ click:") and "q=1e-300" in status
+
+
+def test_a_node_click_with_an_infinite_id_is_ignored(files_handlers):
+    state = SessionState()
+    files_handlers.run(state, *input_values(n=2, steps=2))
+    md, img = files_handlers.inspect_node(state, '{"id": 1e400}')  # json reads inf: int(inf) raised OverflowError
+    assert md.startswith("Click a node") and img is None
+
+
+def test_long_inputs_are_cut_in_messages(files_handlers):
+    """A 4,000-character obstacle coordinate was echoed whole in the status line."""
+    for text in ("point:" + "1" * 4000 + ",0", "ball:" + "1.5" * 1300, "blob:" + "x" * 3000):
+        out = files_handlers.run(SessionState(), *input_values(obstacles=text))
+        status_ok(out[1])
+        assert out[1].startswith("⚠️ --obstacle") and len(out[1]) < 300, out[1]

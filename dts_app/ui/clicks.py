@@ -90,7 +90,7 @@ def place_obstacle(click: Any, q_star: Any, text: Any, backend: Any, preset: Any
     try:
         x, y = float(d.get("x")), float(d.get("y"))
         q = float(q_star)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return text, "⚠️ click: could not read the clicked point"
     if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(q) and q > 0):
         return text, "⚠️ click: the point and Q* must be finite numbers (Q* > 0)"
@@ -120,7 +120,7 @@ def node_detail(result: Any, click: Any, decode=None) -> tuple[str, Any]:
         return "Click a node of the tree to see it here.", None
     try:
         i = int(d.get("id"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return "Click a node of the tree to see it here.", None
     nodes = result.tree.nodes
     if not 0 <= i < len(nodes):
@@ -159,7 +159,7 @@ def mark_candidate(result: Any, index: Any, text: Any, max_dim: int = 1024) -> t
     cands = getattr(result, "candidates", None) or []
     try:
         k = int(index)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return text, "⚠️ mark: pick an image first"
     if not 0 <= k < len(cands):
         return text, "⚠️ mark: that image is not in the last run"
