@@ -1,0 +1,33 @@
+"""``train-shapes``: train the shapes world's flow model and CNN classifier."""
+
+from __future__ import annotations
+
+from .common import fail
+
+HELP = "Train the prompt-conditional shapes flow model and its CNN classifier (safetensors) into --out."
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train-shapes", help=HELP, description=HELP)
+    p.add_argument("--out", default="assets/shapes", help="Output directory. Default: assets/shapes.")
+    p.add_argument("--steps", type=int, default=1000, help="Flow-matching training steps. Default: 1000.")
+    p.add_argument("--classifier-steps", type=int, default=800, help="Training steps of the classifier. Default: 800.")
+    p.add_argument("--batch", type=int, default=64, help="Batch size. Default: 64.")
+    p.add_argument("--width", type=int, default=48, help="Channels of the flow model's first level. Default: 48.")
+    p.add_argument("--seed", type=int, default=0, help="Seed of all randomness. Default: 0.")
+    p.add_argument("--eval", type=int, default=16, help="Samples per category for the base pass rate (0: skip). Default: 16.")
+    p.set_defaults(run=main)
+
+
+def main(args) -> int:
+    for flag, v in (("--steps", args.steps), ("--classifier-steps", args.classifier_steps), ("--batch", args.batch)):
+        if v < 1:
+            return fail(f"{flag}: must be ≥ 1, got {v}")
+    if args.width < 8 or args.width % 8:
+        return fail(f"--width: must be a multiple of 8 and ≥ 8, got {args.width}")
+    if args.seed < 0 or args.eval < 0:
+        return fail(f"--seed and --eval: must be ≥ 0, got {args.seed} and {args.eval}")
+    from ..shapes.train import train_shapes
+
+    train_shapes(args.out, args.steps, args.classifier_steps, args.batch, args.seed, args.width, args.eval)
+    return 0
