@@ -41,7 +41,8 @@ def test_the_next_test_gets_the_threads_back():
 
 
 # ---- run files go through the limits of a search --------------------------------------------------
-FILES = Limits(max_nodes=5_000, deadline_s=20.0, max_file_bytes=2_000_000, max_obstacles=16, draw_nodes=2_000)
+FILES = Limits(max_nodes=5_000, nfe_points=1_000, nfe_embedded_image=1_000, nfe_image=500, deadline_s=20.0,
+               max_file_bytes=2_000_000, max_obstacles=16, draw_nodes=2_000)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -158,9 +159,9 @@ def test_saving_a_reopened_file_with_nan_is_one_line(files_handlers, payload):
 def test_node_and_byte_caps_come_before_parsing(files_handlers, payload, tmp_path):
     node = payload["tree"]["nodes"][-1]
     d = dict(payload)
-    d["tree"] = {"nodes": [{**node, "id": i, "parent": None} for i in range(6_500)], "events": []}
-    status = reopened(files_handlers, write(tmp_path, d))
-    assert "tree nodes, at most 5,000 per request" in status and "DTS_MAX_NODES" in status, status
+    d["tree"] = {"nodes": [{**node, "id": i, "parent": None} for i in range(7_500)], "events": []}
+    status = reopened(files_handlers, write(tmp_path, d))  # the cap: 5,000 nodes and the last step's 1,000
+    assert "tree nodes, at most 6,000 per request" in status and "DTS_MAX_NODES" in status, status
     big = write(tmp_path, text=" " * 2_100_000 + "{}")
     assert "at most 2 MB" in reopened(files_handlers, big) and "DTS_MAX_FILE_BYTES" in reopened(files_handlers, big)
 
@@ -195,3 +196,14 @@ def test_long_inputs_are_cut_in_messages(files_handlers):
         out = files_handlers.run(SessionState(), *input_values(obstacles=text))
         status_ok(out[1])
         assert out[1].startswith("⚠️ --obstacle") and len(out[1]) < 300, out[1]
+
+
+def test_a_run_stopped_at_the_node_cap_reopens(tmp_path):
+    """A search passes its node cap by at most its last step; its saved file must reopen on
+    the same server (it was refused: "1,200 entries, at most 1,000")."""
+    h = AppHandlers(limits=Limits(max_nodes=1_000))
+    state = SessionState()
+    assert "cap of 1,000 trace nodes" in h.run(state, *input_values(n=300, steps=64))[1]
+    assert len(state.result.tree.nodes) > 1_000
+    path, msg = h.save(state)
+    assert reopened(h, path).startswith("**reopened**")

@@ -39,11 +39,8 @@ _DEFAULT = SearchConfig()
 
 def run_payload(result, cfg: SearchConfig, backend=None) -> dict:
     """The CLI's JSON of a run (``search --json``): result, ``config`` and ``backend``."""
-    out = result.to_dict(True)
-    out["config"] = cfg.to_dict()
-    if backend is not None:
-        out["backend"] = backend.describe()
-    return out
+    out = {**result.to_dict(True), "config": cfg.to_dict()}
+    return out if backend is None else {**out, "backend": backend.describe()}
 
 
 def run_text(result, cfg: SearchConfig, backend=None) -> str:
@@ -150,8 +147,14 @@ def _depth(data: bytes) -> int:
     return deepest
 
 
-def _constant(name: str) -> Any:
+def _constant(name: str) -> Any:  # NaN, Infinity, -Infinity: Python's json reads them, JSON does not
     raise _bad(f"{name} is not a number JSON allows (NaN and infinity are refused)")
+
+
+def node_cap(limits: Limits) -> int:
+    """The most nodes a run file may hold: what a search of this server may return (its
+    node cap, passed by at most the last step, whose nodes cost at least one NFE each)."""
+    return limits.max_nodes + max(limits.nfe_points, limits.nfe_embedded_image, limits.nfe_image)
 
 
 def read_json(path: Any, limits: Limits) -> dict:
@@ -164,8 +167,8 @@ def read_json(path: Any, limits: Limits) -> dict:
     with open(path, "rb") as f:
         data = f.read()
     nodes = data.count(b'"parent"')  # one per tree node (an upper bound: text may contain it too)
-    if nodes > limits.max_nodes + 1_000:
-        raise _bad(f"about {nodes:,} tree nodes, at most {limits.max_nodes:,} per request; {limits.lift('max_nodes')}")
+    if nodes > node_cap(limits) + 1_000:
+        raise _bad(f"about {nodes:,} tree nodes, at most {node_cap(limits):,} per request; {limits.lift('max_nodes')}")
     if _depth(data) > MAX_DEPTH:
         raise _bad(f"nested more than {MAX_DEPTH} levels deep: not a DTS Explorer run")
     try:
@@ -239,7 +242,7 @@ _NODE_KEYS = frozenset(
 def _nodes(raw: Any, limits: Limits, clock: _Clock) -> list:
     from ..trace import STATUSES, Node
 
-    raw = _list(raw, "tree.nodes", limits.max_nodes)
+    raw = _list(raw, "tree.nodes", node_cap(limits))
     out, dim = [], None
     for i, n in enumerate(raw):
         clock.check(i)
@@ -316,7 +319,7 @@ def _result_from_dict(d: dict, limits: Limits, clock: _Clock):
 
     tree = Trace()
     tree.nodes = _nodes(d["tree"].get("nodes"), limits, clock)
-    tree.events = [_plain(e, "tree.events") for e in _list(d["tree"].get("events") or [], "tree.events", limits.max_nodes)]
+    tree.events = [_plain(e, "tree.events") for e in _list(d["tree"].get("events") or [], "tree.events", node_cap(limits))]
     n_nodes = len(tree.nodes)
     shape = tuple(_int(s, "best_shape", 1, 1 << 20) for s in _list(d.get("best_shape") or [], "best_shape", 8))
     size = math.prod(shape) if shape else None
@@ -352,7 +355,7 @@ def _result_from_dict(d: dict, limits: Limits, clock: _Clock):
     if not set(lg) <= counters:
         raise _bad(f"unknown ledger counter {str(sorted(set(lg) - counters)[0])[:40]!r}")
     ledger = Ledger(budget=Budget(budget), **{k: _int(v, f"ledger {k}") for k, v in lg.items()})
-    curve = [_point(p) for p in _list(d.get("curve") or [], "curve", limits.max_nodes + 1)]
+    curve = [_point(p) for p in _list(d.get("curve") or [], "curve", node_cap(limits) + 1)]
     metrics = d.get("metrics") or {}
     if not isinstance(metrics, dict) or len(metrics) > 64:
         raise _bad("metrics must be an object of at most 64 numbers")
@@ -368,7 +371,7 @@ def _result_from_dict(d: dict, limits: Limits, clock: _Clock):
         best=tensor(d.get("best"), "best"),
         best_score=_num(d.get("best_score"), "best_score"),
         heldout_score=_num(d.get("heldout_score"), "heldout_score"),
-        candidates=[cand(c, i) for i, c in enumerate(_list(d.get("candidates") or [], "candidates", limits.max_nodes))],
+        candidates=[cand(c, i) for i, c in enumerate(_list(d.get("candidates") or [], "candidates", node_cap(limits)))],
         ledger=ledger,
         tree=tree,
         message=_clean(d.get("message", "finished"), "message"),
@@ -378,7 +381,7 @@ def _result_from_dict(d: dict, limits: Limits, clock: _Clock):
         obstacles=[_obstacle(o, i) for i, o in enumerate(_list(d.get("obstacles") or [], "obstacles", limits.max_obstacles))],
         curve=curve,
         error=None if d.get("error") is None else _clean(d["error"], "error"),
-        draws=None if draws is None else [cand(c, i) for i, c in enumerate(_list(draws, "draws", limits.max_nodes))],
+        draws=None if draws is None else [cand(c, i) for i, c in enumerate(_list(draws, "draws", node_cap(limits)))],
     )
 
 
