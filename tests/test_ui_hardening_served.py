@@ -63,10 +63,11 @@ def fn_index(demo, name: str) -> int:
     return next(i for i, f in demo.fns.items() if f.name == name)
 
 
-def call(url: str, index: int, data: list, session: str, event_data=None) -> dict:
-    """One event through the queue as the browser sends it; the completed message."""
+def call(url: str, index: int, data: list, session: str, event_data=None, query: str = "") -> dict:
+    """One event through the queue as the browser sends it (``query``: the page's link
+    parameters, which the load event reads); the completed message."""
     body = {"data": data, "fn_index": index, "session_hash": session, "event_data": event_data, "trigger_id": None}
-    join = httpx.post(url + "gradio_api/queue/join", json=body, timeout=30)
+    join = httpx.post(url + "gradio_api/queue/join" + query, json=body, timeout=30)
     if join.status_code != 200:
         return {"success": False, "output": {"error": join.text}}
     with httpx.stream("GET", url + f"gradio_api/queue/data?session_hash={session}", timeout=120) as resp:
@@ -111,10 +112,13 @@ def test_a_session_keeps_the_apps_validation_after_control_updates(served, tmp_p
     h, demo, url, _ = served
     release = fn_index(demo, "release_n")
     vals = input_values(n=300, steps=4)
-    for update in ("on_backend", "open_run"):
+    for update in ("on_backend", "open_run", "link"):
         session = uuid.uuid4().hex[:10]
         if update == "on_backend":
             msg = call(url, fn_index(demo, "on_backend"), ["gmm"], session)
+        elif update == "link":  # the page opened from a link with n = 300: its load event runs it
+            msg = call(url, fn_index(demo, "on_load"), [None], session, query="?n=300&steps=4")
+            assert status_of(msg).startswith("**finished**") and "1,200 NFEs" in status_of(msg), msg
         else:
             path = run_file(h, tmp_path, n=300, steps=4)
             c = client(url, tmp_path)
