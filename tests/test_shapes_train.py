@@ -25,6 +25,20 @@ def test_train_command_reproduces_and_loads(tmp_path):
     assert v.shape == (2, 3, 32, 32) and torch.isfinite(v).all()
     assert json.loads((outs[0] / "training.json").read_text())["steps"] == 2
     assert main(["train-shapes", "--out", str(tmp_path / "c"), "--steps", "0"]) == 2
+    # the CLI on this model: images [n, 3, 32, 32] from sample, best_image [3, 32, 32] from search
+    common = ["--backend", "shapes", "--model", str(outs[0]), "--prompt", "a red circle left of a blue square",
+              "--steps", "3", "--guidance", "2", "--seed", "1"]  # fmt: skip
+    assert main(["sample", *common, "--n", "2", "--json", str(tmp_path / "s.json")]) == 0
+    d = json.loads((tmp_path / "s.json").read_text())
+    assert torch.tensor(d["images"]).shape == (2, 3, 32, 32) and d["ledger"]["denoiser_nfe"] == 2 * 3 * 2
+    assert main(["search", *common, "--n", "3", "--verifier", "supervised", "--heldout", "oracle", "--no-x0",
+                 "--json", str(tmp_path / "q.json")]) == 0  # fmt: skip
+    d = json.loads((tmp_path / "q.json").read_text())
+    best = torch.tensor(d["best_image"])
+    assert best.shape == (3, 32, 32) and float(best.min()) >= 0 and float(best.max()) <= 1
+    led = d["ledger"]
+    assert led["denoiser_nfe"] == 3 * 3 * 2 and led["verifier_calls"] == 3 and led["heldout_calls"] == 3
+    assert d["best_score"] == max(c["score"] for c in d["candidates"])
 
 
 def test_prompt_log_prob_reads_counts_and_relations():
@@ -43,3 +57,16 @@ def test_prompt_log_prob_reads_counts_and_relations():
     assert lp.dtype == torch.float64 and lp[0] > -1e-3 and lp[1] < -5
     assert prompt_log_prob(logits, centres, parse("two red circles"))[0] < -20
     assert prompt_log_prob(logits, centres, parse("a circle"))[0] > -1e-3  # at least one, whatever the colour
+
+
+def test_search_writes_best_image_for_every_image_backend(tmp_path):
+    """digits too: ``best_image`` is the chosen candidate's decoded image ``[C, H, W]``."""
+    out = tmp_path / "d.json"
+    assert main(["search", "--backend", "digits", "--class", "3", "--n", "3", "--steps", "3", "--verifier", "supervised",
+                 "--heldout", "oracle", "--no-x0", "--json", str(out)]) == 0  # fmt: skip
+    d = json.loads(out.read_text())
+    best = torch.tensor(d["best_image"])
+    assert best.shape == (1, 8, 8) and torch.allclose(best, ((torch.tensor(d["best"]) + 1) / 2).clamp(0, 1).view(1, 8, 8))
+    out = tmp_path / "g.json"
+    assert main(["search", "--backend", "gmm", "--n", "2", "--steps", "3", "--json", str(out)]) == 0
+    assert "best_image" not in json.loads(out.read_text())  # point data has no image

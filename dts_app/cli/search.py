@@ -48,6 +48,8 @@ def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
     out = result.to_dict(with_x0)
     out["config"] = config.to_dict()
     out["backend"] = problem.backend.describe()
+    if problem.backend.data_kind == "image":
+        out["best_image"] = best_image(result, problem.backend)
     if problem.avoidance is not None and (config.avoid != "none" or config.eta != 0):
         from ..obstacles.avoidance import baseline_config
         from ..search.metrics import compare_to_baseline
@@ -61,6 +63,23 @@ def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
         )
         out["metrics"]["baseline_collision_rate"] = base.metrics.get("collision_rate")
     return out
+
+
+def best_image(result, backend) -> list | None:
+    """The chosen sample as an image ``[C, H, W]`` in [0, 1] (image backends): the decoded
+    candidate the search kept, or, for a partial result of a backend whose decoding is a
+    fixed map, its clean prediction decoded; ``None`` when there is none (a partial result
+    would need an uncounted VAE call)."""
+    if result.best is None:
+        return None
+    ids = [c.node_id for c in result.candidates]
+    if result.images is not None and result.best_node in ids:
+        image = result.images[ids.index(result.best_node)]
+    elif not backend.has_decoder:
+        image = backend.decode(result.best[None])[0]
+    else:
+        return None
+    return image.clamp(0, 1).tolist()
 
 
 def main(args) -> int:

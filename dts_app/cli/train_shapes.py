@@ -10,12 +10,12 @@ HELP = "Train the prompt-conditional shapes flow model and its CNN classifier (s
 def add_parser(sub) -> None:
     p = sub.add_parser("train-shapes", help=HELP, description=HELP)
     p.add_argument("--out", default="assets/shapes", help="Output directory. Default: assets/shapes.")
-    p.add_argument("--steps", type=int, default=1000, help="Flow-matching training steps. Default: 1000.")
-    p.add_argument("--classifier-steps", type=int, default=800, help="Training steps of the classifier. Default: 800.")
+    p.add_argument("--steps", type=int, default=600, help="Flow-matching training steps. Default: 600.")
+    p.add_argument("--classifier-steps", type=int, default=400, help="Training steps of the classifier. Default: 400.")
     p.add_argument("--batch", type=int, default=64, help="Batch size. Default: 64.")
     p.add_argument("--width", type=int, default=48, help="Channels of the flow model's first level. Default: 48.")
     p.add_argument("--seed", type=int, default=0, help="Seed of all randomness. Default: 0.")
-    p.add_argument("--eval", type=int, default=16, help="Samples per category for the base pass rate (0: skip). Default: 16.")
+    p.add_argument("--eval", type=int, default=8, help="Samples per category for the base pass rate (0: skip). Default: 8.")
     p.set_defaults(run=main)
 
 

@@ -64,12 +64,12 @@ def base_pass_rates(model, per_category: int, seed: int, steps: int = 32, guidan
 
 def train_shapes(
     out: str | Path,
-    steps: int = 1000,
-    classifier_steps: int = 800,
+    steps: int = 600,
+    classifier_steps: int = 400,
     batch: int = 64,
     seed: int = 0,
     width: int = 48,
-    eval_per_category: int = 16,
+    eval_per_category: int = 8,
     log=print,
 ) -> dict:
     """Train and save the flow model and the classifier into ``out``; returns the summary."""

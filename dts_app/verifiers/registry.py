@@ -31,8 +31,13 @@ VERIFIERS: Registry[VerifierSpec] = Registry(
         VerifierSpec(
             "oracle",
             "oracle",
-            "Ground truth: exact log-density of the target (gmm); the independent held-out classifier (digits).",
-            (("gmm", "dts_app.verifiers.gmm:GMMOracle"), ("digits", "dts_app.verifiers.digits:DigitsOracle")),
+            "Ground truth: exact log-density of the target (gmm); the independent held-out classifier (digits); "
+            "the exact program checker's graded score, pass = 1 (shapes).",
+            (
+                ("gmm", "dts_app.verifiers.gmm:GMMOracle"),
+                ("digits", "dts_app.verifiers.digits:DigitsOracle"),
+                ("shapes", "dts_app.verifiers.shapes:ShapesOracle"),
+            ),
         ),
         VerifierSpec(
             "clip",
@@ -59,6 +64,7 @@ VERIFIERS: Registry[VerifierSpec] = Registry(
             (
                 ("gmm", "dts_app.verifiers.gmm:GMMClassifier"),
                 ("digits", "dts_app.verifiers.digits:DigitsSupervised"),
+                ("shapes", "dts_app.verifiers.shapes:ShapesSupervised"),
                 ("dit", "dts_app.verifiers.clip:CLIPZeroShot"),
                 ("t2i", "dts_app.verifiers.clip:CLIPScore"),
             ),
@@ -70,6 +76,7 @@ VERIFIERS: Registry[VerifierSpec] = Registry(
             (
                 ("gmm", "dts_app.verifiers.gmm:AnchorAgreement"),
                 ("digits", "dts_app.verifiers.digits:DigitsAgreement"),
+                ("shapes", "dts_app.verifiers.shapes:ShapesAgreement"),
                 ("dit", "dts_app.verifiers.dino:DinoAgreement"),
                 ("t2i", "dts_app.verifiers.dino:DinoAgreement"),
             ),

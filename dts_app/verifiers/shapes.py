@@ -1,0 +1,77 @@
+"""Verifiers of the shapes backend (inputs: decoded images ``[B, 3, 32, 32]`` in [0, 1]).
+
+- ``oracle``: the exact program checker's graded score
+  (:func:`dts_app.shapes.checker.check`): 1 exactly when the image passes the prompt
+  GenEval-style, partial credit below;
+- ``supervised``: the shipped CNN's log-probability that the image satisfies the prompt
+  (counts of each group, plus the centres' order for a position prompt): trained on clean
+  renders, it can be fooled, which is the point;
+- ``self-supervised``: the cosine similarity of the CNN's penultimate features of x̂0 at
+  t = 0.4 and of the final image (Ma et al. 2025's agreement verifier); no prompt needed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .base import Verifier
+
+__all__ = ["ShapesOracle", "ShapesSupervised", "ShapesAgreement", "pass_flags"]
+
+
+def _spec(backend, target):
+    return backend.spec(target if target is not None else backend.default_target())
+
+
+class ShapesOracle(Verifier):
+    name, kind = "oracle", "oracle"
+
+    def __init__(self, backend, target=None):
+        self.spec = _spec(backend, target)
+
+    def score(self, x0: Tensor, anchor: Tensor | None = None) -> Tensor:
+        from ..shapes.checker import check
+
+        return torch.tensor([check(img, self.spec).score for img in x0.detach().float().cpu()], dtype=torch.float32)
+
+
+def pass_flags(images: Tensor, prompt) -> list[bool]:
+    """GenEval's verdict for each image ``[B, 3, H, W]`` in [0, 1] (for galleries and tables)."""
+    from ..shapes.checker import check_batch
+
+    return [r.passed for r in check_batch(images.detach().float().cpu(), prompt)]
+
+
+class ShapesSupervised(Verifier):
+    name, kind = "supervised", "supervised"
+
+    def __init__(self, backend, target=None):
+        self.net = backend.classifier()
+        self.spec = _spec(backend, target)
+
+    @torch.no_grad()
+    def score(self, x0: Tensor, anchor: Tensor | None = None) -> Tensor:
+        from ..shapes.classifier import prompt_log_prob
+
+        logits, centres = self.net(x0.float() * 2 - 1)
+        return prompt_log_prob(logits, centres, self.spec).float()
+
+
+class ShapesAgreement(Verifier):
+    name, kind, anchor_t = "self-supervised", "self_supervised", 0.4
+
+    def __init__(self, backend, target=None):
+        self.net = backend.classifier()
+
+    @torch.no_grad()
+    def score(self, x0: Tensor, anchor: Tensor | None = None) -> Tensor:
+        if anchor is None:
+            return torch.zeros(x0.shape[0])
+        a = anchor.clone()
+        missing = torch.isnan(a.flatten(1)).any(dim=1)
+        a[missing] = x0[missing] * 2 - 1  # not yet at t = 0.4: no disagreement
+        # the anchor is a clean *latent* prediction (model space); x0 is a decoded image
+        fa = self.net.features(a.clamp(-1, 1)).double()
+        fb = self.net.features(x0.float() * 2 - 1).double()
+        return torch.nn.functional.cosine_similarity(fa, fb, dim=1, eps=1e-12).float()
