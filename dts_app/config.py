@@ -47,12 +47,14 @@ class FieldSpec:
             return
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{self.cli_flag}: expected a number, got {_show(value)}")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{self.cli_flag}: must be a finite number, got {value}")
         if self.integer and int(value) != value:
             raise ConfigError(f"{self.cli_flag}: must be an integer, got {_show(value)}")
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
-            raise ConfigError(f"{self.cli_flag}: {value:.6g} is outside [{self.lo}, {self.hi}]")
+            # a Python int can exceed any float (10**400): show it cut, never format it as one
+            shown = f"{value:.6g}" if isinstance(value, float) or abs(value) < 10**15 else _show(value, 24)
+            raise ConfigError(f"{self.cli_flag}: {shown} is outside [{self.lo}, {self.hi}]")
 
 
 def _show(value: Any, limit: int = 40) -> str:
@@ -278,7 +280,10 @@ class SearchConfig:
         by :func:`dts_app.search.problem.validate`.)"""
         for f in fields(self):
             if f.name in FIELDS:
-                FIELDS[f.name].check(getattr(self, f.name))
+                value = getattr(self, f.name)
+                if value is None and f.default is not None:  # e.g. --delta-b left empty: no number to run with
+                    raise ConfigError(f"{FIELDS[f.name].cli_flag}: expected a number, got None")
+                FIELDS[f.name].check(value)
         if self.algorithm == "tree" and self.sde_gamma == 0:
             raise ConfigError("--sde-gamma: tree search needs γ > 0 (with γ = 0 every child of a node is the same state)")
         if self.sde_gamma == 0 and (self.algorithm == "smc" or self.avoid in ("smc", "revert")):

@@ -67,3 +67,16 @@ def test_subprocess_help_and_error():
     assert r.returncode == 0 and "--preset" in r.stdout and "--solver" in r.stdout
     r = subprocess.run([sys.executable, "-m", "dts_app", "sample", "--n", "-3"], capture_output=True, text=True)
     assert r.returncode == 2 and "--n" in r.stderr
+
+
+def test_huge_integers_and_missing_numbers_get_one_line(capsys):
+    """A 400-digit --n (beyond any float) and a knob left None are one-line errors, never an
+    OverflowError or TypeError."""
+    from dts_app.config import ConfigError, SearchConfig
+
+    assert main(["search", "--n", "9" * 400]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --n: 999") and "outside [1, 100000]" in err and len(err) < 120
+    for kw in ({"seed": -(10**400)}, {"delta_b": None}, {"lam": None}):
+        with pytest.raises(ConfigError, match="^--"):
+            SearchConfig(**kw).validate()

@@ -47,6 +47,13 @@ def test_natural_nfe_is_exact(name, solver):
     r = run_search(p, algo)
     if algo.natural_nfe(p) is not None:
         assert r.ledger.denoiser_nfe == algo.natural_nfe(p)
+    else:  # the tree: n·m rollouts; a root child costs a path, a deeper one its SDE step and the rest
+        assert name == "tree"
+        rollouts = [e for e in r.tree.events if e["kind"] == "rollout"]
+        assert len(rollouts) == cfg.n * cfg.m
+        cost = sum(p.path_nfe() if e["depth"] == 0 else p.forwards * (e["depth"] < p.last) + p.solve_nfe(e["depth"], p.last)
+                   for e in rollouts)  # fmt: skip
+        assert r.ledger.denoiser_nfe == cost <= algo.max_nfe(p)
 
 
 @pytest.mark.parametrize("name", list(ALGORITHMS))
