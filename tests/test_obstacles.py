@@ -155,3 +155,23 @@ def test_every_obstacle_run_reports_fidelity(capsys):
     assert f["reference"].startswith("exact") and f["rejection_nfe_ratio"] == pytest.approx(1 / 0.70, abs=0.05)
     assert f["target_shares"][2] == pytest.approx(0.12, abs=0.02) and f["target_mean_log_p0"] == pytest.approx(-2.22, abs=0.1)
     assert f["mode_shares"][2] < 0.03  # prune removes the paths to the prize: measured, not hidden
+
+
+def test_path_entry_rate_counts_paths_that_entered_q_star_on_the_way():
+    """A path that came within Q* at some step counts as an entry even when its sample ends
+    outside: recomputed here from each final path's recorded x̂0 and the obstacle point."""
+    cfg = SearchConfig(preset="trap", obstacles=(ObstacleSpec("point", (1.6, 0.4)),), q_star=0.5, n=200, steps=16,
+                       avoid="repulsion", eta=0.05)  # fmt: skip
+    eng, beam = run_sampling(cfg)[1:]
+    m = sample_metrics(eng, beam)
+    nodes, point = eng.trace.nodes, torch.tensor([1.6, 0.4])
+    entered = 0
+    for nid in beam.node_ids:
+        hit, i = False, nid
+        while i is not None:
+            x0 = nodes[i].x0
+            hit = hit or (x0 is not None and float((torch.tensor(x0) - point).norm()) <= 0.5)
+            i = nodes[i].parent
+        entered += hit
+    assert m["path_entry_rate"] == entered / len(beam.node_ids)
+    assert m["path_entry_rate"] > m["collision_rate"]  # weak repulsion: some paths pass through and leave

@@ -1,6 +1,9 @@
 """Per-run obstacle metrics reported beside every result (empty without obstacles).
 
 - ``collision_rate``: fraction of final samples within Q* of an obstacle;
+- ``path_entry_rate``: fraction of final samples whose own path (the sample and its
+  ancestors; rejected revert tries are not on it) came within Q* at some step, where
+  entering Q* is a collision for a path planner even when the sample ends outside;
 - ``min_D``: the smallest distance any recorded node reached (reverted tries included);
 - ``final_min_D``: the smallest distance among final samples;
 - ``reverts``: revert-and-resample retries; ``exhausted``: final paths whose tries ran out;
@@ -19,11 +22,30 @@ from ..trace import Node
 __all__ = ["run_metrics", "sample_metrics", "compare_to_baseline"]
 
 
+def _entered(nodes: Sequence[Node], final_nodes: Sequence[Node]) -> int:
+    """How many of ``final_nodes`` have a node within Q* on their path to the root."""
+    memo: dict[int, bool] = {}
+
+    def inside(i: int) -> bool:
+        chain = []
+        while i is not None and i not in memo:
+            chain.append(i)
+            i = nodes[i].parent
+        hit = memo.get(i, False) if i is not None else False
+        for j in reversed(chain):  # from the root side down: a node is hit if it or an ancestor is
+            hit = hit or bool(nodes[j].inside_q)
+            memo[j] = hit
+        return memo[chain[0]] if chain else hit
+
+    return sum(inside(n.id) for n in final_nodes)
+
+
 def _summary(nodes: Sequence[Node], final_nodes: Sequence[Node], exhausted: int, reverts: int) -> dict:
     ds = [n.D for n in nodes if n.D is not None]
     fd = [n.D for n in final_nodes if n.D is not None]
     return {
         "collision_rate": (sum(n.inside_q for n in final_nodes) / len(final_nodes)) if final_nodes else None,
+        "path_entry_rate": (_entered(nodes, final_nodes) / len(final_nodes)) if final_nodes else None,
         "min_D": min(ds) if ds else None,
         "final_min_D": min(fd) if fd else None,
         "reverts": reverts,
