@@ -440,3 +440,23 @@ def test_soft_tree_draws_need_a_wide_enough_root():
             e.append(float((shares - ref.shares).abs().max()))
         errs[n] = sum(e) / len(e)
     assert errs[32] < errs[8], errs
+
+
+def test_a_greedy_batch_fills_the_best_branches_first():
+    """--batch K with greedy selection takes the K greediest open slots: the best root's M
+    children, then the next best's, and never ends a batch early at a branch whose slots
+    this batch already holds. Batched DTS* searches as well as one at a time (12 seeds in
+    docs/search.md: −2.69 ± 4.01 with K = 8 against −2.26 ± 3.86 with K = 1 at 1,024 NFEs;
+    before this rule it was −33.3 ± 21.0)."""
+    from dts_app.rng import stream
+    from dts_app.search.tree import _Run, _TNode
+
+    cfg = SearchConfig(algorithm="tree", backup="max", n=3, m=2, batch=5)
+    run = _Run(cfg, last=8, gen=stream(0, domain=1))
+    for j, v in enumerate([0.5, 2.0, 1.0]):  # three root children with rewards 0.5, 2, 1
+        kid = _TNode(object(), run.root, 0, visits=1, value=v, reward=v)
+        run.root.children.append(kid)
+    run.root.visits = 3
+    slots = run.reserve(5)
+    order = [run.root.children.index(node) for node, _ in slots]
+    assert order == [1, 1, 2, 2, 0] and [c for _, c in slots] == [0, 1, 0, 1, 0]

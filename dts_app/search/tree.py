@@ -104,20 +104,26 @@ class _Run:
     def reserve(self, k: int) -> list[tuple[_TNode, int]]:
         """Up to ``k`` expansion slots ``(node, child index)``, each found by a selection
         descent; nodes on a descent get a virtual visit until the batch is done, and a
-        reserved slot counts as a child, so one batch never expands a slot twice."""
-        slots, path_nodes = [], []
-        for _ in range(k):
+        reserved slot counts as a child, so one batch never expands a slot twice. A descent
+        that ends on a node whose every slot is already reserved by this batch (its children
+        are not made yet) blocks that node for the rest of the batch and starts again, so a
+        batch of K gets K slots while any are left: greedy selection fills the best branch
+        first, then the next best (the K greediest slots)."""
+        slots, path_nodes, blocked = [], [], set()
+        while len(slots) < k and not self.root.closed:
             node = self.root
             while self.full(node) and not node.closed:
-                open_kids = [c for c in node.children if not c.closed]
-                if not open_kids:
-                    node = None
+                kids = [c for c in node.children if not c.closed and id(c) not in blocked]
+                if not kids:
                     break
-                node = self.select_child(node)
+                node = self.select_child(node, kids)
                 path_nodes.append(node)
                 node.vloss += 1
-            if node is None or node.closed:
-                break
+            if self.full(node) or node.closed:  # a dead end for this batch
+                if node is self.root:
+                    break
+                blocked.add(id(node))
+                continue
             slots.append((node, len(node.children) + node.pending))
             node.pending += 1
         for n in path_nodes:
@@ -150,11 +156,10 @@ class _Run:
                 tn.visits, tn.value = node.visits, node.value if math.isfinite(node.value) else None
             node = node.parent
 
-    def select_child(self, node: _TNode) -> _TNode:
-        open_kids = [c for c in node.children if not c.closed]
+    def select_child(self, node: _TNode, open_kids: list[_TNode]) -> _TNode:
         if self.cfg.backup == "max":
-            if self.cfg.c_uct == 0:  # DTS*: greedy; a batch's virtual visits still spread it
-                return max(open_kids, key=lambda c: (c.vloss == 0, c.value))
+            if self.cfg.c_uct == 0:  # DTS*: greedy (a batch fills the best branch, see reserve)
+                return max(open_kids, key=lambda c: c.value)
             logn = math.log(max(node.visits, 1))
             span = self.hi - self.lo if self.hi > self.lo else 1.0
             return max(
