@@ -261,7 +261,7 @@ class SearchConfig:
     c_uct: float = 0.0
     backup: str = "max"
     draws: int = 1
-    batch: int = 1
+    batch: int = 8
     potential: str = "difference"
     ess_threshold: float = 0.5
     resample_every: int = 1

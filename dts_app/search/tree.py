@@ -210,6 +210,8 @@ class TreeSearch(SearchAlgorithm):
         try:
             while max_iters is None or it < max_iters:
                 want = cfg.batch if max_iters is None else min(cfg.batch, max_iters - it)
+                if eng.ledger.remaining is not None:  # start only the rollouts the budget can finish
+                    want = max(1, min(want, eng.ledger.remaining // (p.path_nfe() + p.nfe_per_step)))
                 slots = run.reserve(want)
                 if not slots:
                     eng.trace.event("exhausted", reason="every branch is explored to t = 0")
