@@ -2,6 +2,8 @@
 
 1. Tree search with ``--backup max`` (DTS*): root width n ∈ {4, 8, 16} × selection
    c_uct ∈ {0 (greedy), 0.1, 1 (UCT)} against best-of-N at 1,024 / 2,048 / 4,096 NFEs.
+   Tree rows expand one leaf at a time (``batch=1``, the default when they were measured;
+   the batched default's rows are in docs/search.md).
 2. Zero-order search: λ ∈ {0.5, 0.75, 1.0, 1.25} at the same budgets on ``trap`` (2-D) and
    λ ∈ {0.5, 0.75, 1.0} on ``hd-64`` (64-D).
 
@@ -71,7 +73,7 @@ def main() -> None:
         rows.append(cell("best-of-n", b, seeds))
         for n in (4, 8, 16):
             for c in (0.0, 0.1, 1.0):
-                rows.append(cell("tree", b, seeds, backup="max", n=n, c_uct=c))
+                rows.append(cell("tree", b, seeds, backup="max", n=n, c_uct=c, batch=1))
         for lam in (0.5, 0.75, 1.0, 1.25):
             rows.append(cell("zero-order", b, seeds, lam=lam))
         rows.append(cell("best-of-n", b, seeds, preset="hd-64"))
