@@ -130,8 +130,8 @@ def test_registries_keep_their_messages():
     from dts_app.backends.registry import BACKENDS, load_backend
     from dts_app.verifiers.registry import VERIFIERS, build_verifier, verifiers_for
 
-    assert list(BACKENDS) == ["gmm", "digits", "dit", "t2i"] and BACKENDS.spec("gmm").presets
-    with pytest.raises(ValueError, match=r"^unknown backend 'x'; choose one of gmm, digits, dit, t2i$"):
+    assert list(BACKENDS) == ["gmm", "digits", "shapes", "dit", "t2i"] and BACKENDS.spec("gmm").presets
+    with pytest.raises(ValueError, match=r"^unknown backend 'x'; choose one of gmm, digits, shapes, dit, t2i$"):
         load_backend("x")
     assert isinstance(load_backend("gmm", preset="trap", model="ignored"), GMMBackend)
     assert verifiers_for("gmm") == ["oracle", "supervised", "self-supervised"] and "clip" in VERIFIERS
