@@ -80,7 +80,7 @@ BACKENDS: Registry[BackendSpec] = Registry(
             options=("model", "prompt"),
             # a counting prompt the base model often gets wrong: best-of-N with the CNN
             # raises the exact checker's held-out score (docs/shapes.md)
-            demo={"guidance": 2.0, "target": "three triangles", "verifier": "supervised", "heldout": "oracle", "n": 8},
+            demo={"guidance": 2.0, "target": "three squares", "verifier": "supervised", "heldout": "oracle", "n": 8},
         ),
         BackendSpec(
             "dit",

@@ -11,11 +11,16 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train-shapes", help=HELP, description=HELP)
     p.add_argument("--out", default="assets/shapes", help="Output directory. Default: assets/shapes.")
     p.add_argument("--steps", type=int, default=600, help="Flow-matching training steps. Default: 600.")
-    p.add_argument("--classifier-steps", type=int, default=400, help="Training steps of the classifier. Default: 400.")
+    p.add_argument("--classifier-steps", type=int, default=600, help="Training steps of the classifier. Default: 600.")
     p.add_argument("--batch", type=int, default=64, help="Batch size. Default: 64.")
     p.add_argument("--width", type=int, default=48, help="Channels of the flow model's first level. Default: 48.")
     p.add_argument("--seed", type=int, default=0, help="Seed of all randomness. Default: 0.")
     p.add_argument("--eval", type=int, default=8, help="Samples per category for the base pass rate (0: skip). Default: 8.")
+    p.add_argument(
+        "--classifier-only",
+        action="store_true",
+        help="Retrain only the CNN classifier into --out (its seed is independent of the flow model's), updating training.json.",
+    )
     p.set_defaults(run=main)
 
 
@@ -27,7 +32,10 @@ def main(args) -> int:
         return fail(f"--width: must be a multiple of 8 and ≥ 8, got {args.width}")
     if args.seed < 0 or args.eval < 0:
         return fail(f"--seed and --eval: must be ≥ 0, got {args.seed} and {args.eval}")
-    from ..shapes.train import train_shapes
+    from ..shapes.train import retrain_classifier, train_shapes
 
-    train_shapes(args.out, args.steps, args.classifier_steps, args.batch, args.seed, args.width, args.eval)
+    if args.classifier_only:
+        retrain_classifier(args.out, args.classifier_steps, args.seed)
+    else:
+        train_shapes(args.out, args.steps, args.classifier_steps, args.batch, args.seed, args.width, args.eval)
     return 0

@@ -98,19 +98,19 @@ def _batch(rng: np.random.Generator, n: int) -> tuple[Tensor, Tensor, Tensor, Te
 
 def train_classifier(steps: int, seed: int, batch: int = 64, width: int = 32, log=None) -> tuple[ShapesCNN, dict]:
     """Adam on count cross-entropy + masked centre MSE, renders with pixel noise of a random
-    σ in [0, 0.3] (model space). Returns the model and held-out accuracies on fresh renders."""
+    σ in [0, 0.15] (model space). Returns the model and held-out accuracies on fresh renders."""
     torch.manual_seed(seed)
     model = ShapesCNN(width)
     rng = np.random.default_rng(seed)
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, pct_start=0.05)
     for step in range(steps):
         x, counts, centres, has = _batch(rng, batch)
-        x = x + torch.rand(batch, 1, 1, 1, generator=g) * 0.3 * torch.randn(x.shape, generator=g)
+        x = x + torch.rand(batch, 1, 1, 1, generator=g) * 0.15 * torch.randn(x.shape, generator=g)
         logits, pred = model(x)
         loss = nn.functional.cross_entropy(logits.reshape(-1, MAX_COUNT + 1), counts.reshape(-1))
-        loss = loss + 10 * (((pred - centres) ** 2).sum(-1) * has).sum() / has.sum().clamp_min(1)
+        loss = loss + (((pred - centres) ** 2).sum(-1) * has).sum() / has.sum().clamp_min(1)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -25,7 +25,7 @@ from .model import ShapesFlowNet, save_model
 from .prompts import CATEGORIES, NULL_TOKENS, generate, generate_batch, tokens
 from .scene import render
 
-__all__ = ["train_shapes", "flow_batch", "euler_sample"]
+__all__ = ["train_shapes", "retrain_classifier", "flow_batch", "euler_sample"]
 
 
 def flow_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +65,7 @@ def base_pass_rates(model, per_category: int, seed: int, steps: int = 32, guidan
 def train_shapes(
     out: str | Path,
     steps: int = 600,
-    classifier_steps: int = 400,
+    classifier_steps: int = 600,
     batch: int = 64,
     seed: int = 0,
     width: int = 48,
@@ -104,8 +104,10 @@ def train_shapes(
     model.eval()
     flow_seconds = time.time() - t0
     save_model(model, out / "model")
+    classifier_t0 = time.time()
     cnn, accuracy = train_classifier(classifier_steps, seed + 1, log=log)
     save_model(cnn, out / "classifier")
+    classifier_seconds = time.time() - classifier_t0
     rates = base_pass_rates(model, eval_per_category, seed + 20_000) if eval_per_category else {}
     summary = {
         "seed": seed,
@@ -117,6 +119,7 @@ def train_shapes(
         "final_loss_ema": ema,
         "loss_history": history,
         "flow_seconds": round(flow_seconds, 1),
+        "classifier_seconds": round(classifier_seconds, 1),
         "classifier_heldout": accuracy,
         "base_pass_rate": {"per_category": rates, "samples_per_category": eval_per_category, "steps": 32, "guidance": 2.0},
         "threads": torch.get_num_threads(),
@@ -124,4 +127,22 @@ def train_shapes(
     }
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     log(f"shapes: saved to {out} in {summary['seconds']}s; classifier {accuracy}; base pass rate {rates}")
+    return summary
+
+
+def retrain_classifier(out: str | Path, classifier_steps: int = 600, seed: int = 0, log=print) -> dict:
+    """Retrain only the CNN classifier into ``out`` (seeded by ``seed + 1`` as in
+    :func:`train_shapes`, so the result equals that run's classifier with the same steps)
+    and update ``training.json``; returns the updated summary."""
+    out = Path(out)
+    record = out / "training.json"
+    summary = json.loads(record.read_text()) if record.exists() else {"seed": seed}
+    if summary.get("seed", seed) != seed:
+        raise ValueError(f"--seed {seed} differs from the seed {summary['seed']} of the model in {out}")
+    t0 = time.time()
+    cnn, accuracy = train_classifier(classifier_steps, seed + 1, log=log)
+    save_model(cnn, out / "classifier")
+    summary.update(classifier_steps=classifier_steps, classifier_heldout=accuracy, classifier_seconds=round(time.time() - t0, 1))
+    record.write_text(json.dumps(summary, indent=2))
+    log(f"shapes: classifier saved to {out} in {summary['classifier_seconds']}s; {accuracy}")
     return summary
