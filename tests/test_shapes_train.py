@@ -25,6 +25,13 @@ def test_train_command_reproduces_and_loads(tmp_path):
     assert v.shape == (2, 3, 32, 32) and torch.isfinite(v).all()
     assert json.loads((outs[0] / "training.json").read_text())["steps"] == 2
     assert main(["train-shapes", "--out", str(tmp_path / "c"), "--steps", "0"]) == 2
+    # --classifier-only: the CNN alone (same seed stream as a full run), the flow model untouched
+    cnn_before = load_file(str(outs[1] / "classifier.safetensors"))
+    assert main(["train-shapes", "--out", str(outs[1]), "--classifier-only", "--classifier-steps", "2", "--batch", "4"]) == 0
+    cnn_after = load_file(str(outs[1] / "classifier.safetensors"))
+    assert all(torch.equal(cnn_before[k], cnn_after[k]) for k in cnn_before)  # same seed, same steps: same CNN
+    assert all(torch.equal(wb[k], v) for k, v in load_file(str(outs[1] / "model.safetensors")).items())
+    assert main(["train-shapes", "--out", str(outs[1]), "--classifier-only", "--classifier-steps", "2", "--seed", "1"]) == 2
     # the CLI on this model: images [n, 3, 32, 32] from sample, best_image [3, 32, 32] from search
     common = ["--backend", "shapes", "--model", str(outs[0]), "--prompt", "a red circle left of a blue square",
               "--steps", "3", "--guidance", "2", "--seed", "1"]  # fmt: skip

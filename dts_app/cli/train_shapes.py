@@ -35,7 +35,10 @@ def main(args) -> int:
     from ..shapes.train import retrain_classifier, train_shapes
 
     if args.classifier_only:
-        retrain_classifier(args.out, args.classifier_steps, args.seed)
+        try:
+            retrain_classifier(args.out, args.classifier_steps, args.seed)
+        except ValueError as e:
+            return fail(str(e))
     else:
         train_shapes(args.out, args.steps, args.classifier_steps, args.batch, args.seed, args.width, args.eval)
     return 0
