@@ -3,8 +3,10 @@
     .venv/bin/python docs/make_screenshot.py            # assets/screenshot.png (gmm trap + obstacle)
     .venv/bin/python docs/make_screenshot.py --digits   # assets/screenshot_digits.png
     .venv/bin/python docs/make_screenshot.py --compare  # assets/screenshot_compare.png (A: best-of-N, B: smc avoidance)
+    .venv/bin/python docs/make_screenshot.py --phone    # any of them at phone size (390×844): screenshot_phone.png, …
 
-Starts the app on a local port, runs a search, and saves a full-page PNG at 1400 px wide.
+Starts the app on a local port, runs a search, and saves a full-page PNG at 1400 px wide
+(or 390 px with ``--phone``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--digits", action="store_true")
     ap.add_argument("--compare", action="store_true")
+    ap.add_argument("--phone", action="store_true", help="390×844 (a phone) instead of 1400×1000")
     ap.add_argument("--port", type=int, default=7893)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -34,11 +37,14 @@ def main() -> None:
     demo = build_demo(umap_warmup=False)
     demo.launch(server_name="127.0.0.1", server_port=args.port, prevent_thread_lock=True, quiet=True)
     name = "screenshot_digits.png" if args.digits else "screenshot_compare.png" if args.compare else "screenshot.png"
+    if args.phone:
+        name = name.replace(".png", "_phone.png")
     out = ROOT / "assets" / name
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            size = {"width": 390, "height": 844} if args.phone else {"width": 1400, "height": 1000}
+            page = browser.new_page(viewport=size)
             # the settings come in a link (query parameters), as a shared view would
             query = {
                 "digits": "backend=digits&obstacles=class%3A8&avoid=repulsion",
@@ -46,7 +52,7 @@ def main() -> None:
                 "main": "algorithm=tree&n=8&m=4&obstacles=component%3A1%0Aball%3A-1%2C1.5%2C0.3&avoid=repulsion",
             }["digits" if args.digits else "compare" if args.compare else "main"]
             page.goto(f"http://127.0.0.1:{args.port}/?{query}")
-            page.locator("#status").get_by_text("finished").wait_for(timeout=180000)
+            page.locator("#status").get_by_text("opened from a link").wait_for(timeout=180000)
             if args.compare:
                 page.locator("#compare").get_by_text("Compare two settings").click()
                 page.locator("#changes-b textarea").fill("avoid=smc")

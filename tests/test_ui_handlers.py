@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dts_app.config import ConfigError, SearchConfig
-from dts_app.ui.handlers import INPUTS, AppHandlers, config_from, input_values, parse_obstacles
+from dts_app.ui.handlers import INPUTS, AppHandlers, Outputs, config_from, input_values, parse_obstacles
 from dts_app.ui.limits import Limits, RunGuard, threads_per_request
 from dts_app.ui.state import SessionState
 
@@ -233,7 +233,8 @@ def test_search_events_share_one_queue_and_stop_cancels_slider_runs():
     assert torch.get_num_threads() * AppHandlers().limits.concurrency <= max(cores, AppHandlers().limits.concurrency)
     on_backend = next(f.fn for f in demo.fns.values() if f.name == "on_backend")
     assert len(on_backend(None)) == 8  # was a blank KeyError
-    assert len(on_backend("nope")) == 8 and on_backend("gmm")[0]["value"] == "eight-gaussians"
+    assert len(on_backend("nope")) == 8 and on_backend("gmm")[0]["value"] == "trap"  # the app's gmm default
+    assert on_backend("gmm")[0]["visible"] and not on_backend("digits")[0]["visible"]  # no preset on digits (issue 24)
     # digits starts where search has something to find: unguided sampling, a class reward
     preset, target, verifier, heldout, pick, guidance, n, obstacles = on_backend("digits")
     assert (
@@ -313,3 +314,21 @@ def test_calm_queue_sets_the_idle_poll():
     assert demo._queue.sleep_when_free < QUEUE_POLL_S  # gradio's own: 1 ms outside Windows
     assert calm_queue(demo) and demo._queue.sleep_when_free == QUEUE_POLL_S
     assert not calm_queue(object())  # nothing to set: left alone
+
+
+def test_the_digits_gallery_shows_the_runs_best_after_a_tree_search():
+    """Issue 24: a tree search finishes 64 rollouts; the gallery showed its first 16 (the
+    early ones, best-of-N's own), so the best image appeared nowhere."""
+    from dts_app.ui.controls import demo_values
+    from dts_app.ui.render import GALLERY_MAX
+    from dts_app.ui.state import SessionState
+
+    state = SessionState()
+    out = AppHandlers().run(state, *input_values(backend="digits", preset=None, **demo_values("digits"), algorithm="tree"))
+    assert out[1].startswith("**finished**"), out[1]
+    res, images = state.result, out[1 + Outputs.NAMES.index("images")]
+    assert len(res.candidates) > GALLERY_MAX and len(images) == GALLERY_MAX
+    best = next(i for i, c in enumerate(res.candidates) if c.node_id == res.best_node)
+    assert best >= GALLERY_MAX and best in state.shown  # beyond the first 16, and shown
+    assert [cap for _, cap in images].count(next(cap for _, cap in images if cap.startswith("★"))) == 1
+    assert images[state.shown.index(best)][1].startswith("★")

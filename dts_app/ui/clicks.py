@@ -99,7 +99,7 @@ def place_obstacle(click: Any, q_star: Any, text: Any, backend: Any, preset: Any
         ObstacleSpec.parse(line)  # the same checks as typed text (Q* in range: 1e-300 is not)
     except ConfigError as e:
         return text, f"⚠️ click: {clip(str(e))}"
-    return "\n".join(_lines(text) + [line]), clip(f"obstacle placed at ({x:.2f}, {y:.2f}) with Q* = {q:g}; run to use it")
+    return "\n".join(_lines(text) + [line]), clip(f"obstacle placed at ({x:.2f}, {y:.2f}) with Q* = {q:g}")
 
 
 def _fmt(v: Any) -> str:
@@ -173,4 +173,4 @@ def mark_candidate(result: Any, index: Any, text: Any, max_dim: int = 1024) -> t
         ObstacleSpec.parse(line)
     except ConfigError as e:
         return text, f"⚠️ {clip(str(e))}"
-    return "\n".join(_lines(text) + [line]), f"candidate {k} (node {cands[k].node_id}) marked as an obstacle; run to use it"
+    return "\n".join(_lines(text) + [line]), f"candidate {k} (node {cands[k].node_id}) marked as an obstacle"

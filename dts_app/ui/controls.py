@@ -105,7 +105,11 @@ def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
             value="", label="verifier model (CLIP / DINOv2)", info="A hub id or directory, or clip=...,dino=... for both."
         )
     c["preset"] = gr.Dropdown(
-        list(BACKENDS[d.backend].presets), value=d.preset, label="preset", info="Which mixture (gmm) to search in."
+        list(BACKENDS[d.backend].presets),
+        value=d.preset,
+        label="preset",
+        info="Which mixture (gmm) to search in.",
+        elem_id="preset",
     )
     c["target"] = gr.Dropdown(
         targets,
@@ -194,15 +198,23 @@ def control_updates(gr, handlers, vals: dict | None) -> list:
         extra: dict[str, Any] = {}
         if choices.get(k) is not None:
             extra["choices"] = choices[k]
+        if k == "preset":  # a backend without presets shows none (not the last one's "trap")
+            extra["visible"] = bool(spec is None or spec.presets)
+            val = val if extra["visible"] else None
         if k in SLIDERS and type(val) in (int, float) and val > slider_kwargs(k, None)["maximum"]:
             extra["maximum"] = val
         out.append(gr.update(value=val, **extra))
     return out
 
 
-def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) -> None:
+def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) -> tuple[list, list]:
     """The controls' own events (backend and preset choices, the obstacle helpers, a click
-    on the plane); each one's failures come back as a message, never as an error."""
+    on the plane); each one's failures come back as a message, never as an error.
+
+    Returns:
+        ``(after, after_ok)``: the events after which the search re-runs (the layout
+        chains it: a changed control re-runs, whichever way it changed), and those after
+        which it re-runs unless they answered with a warning (a click that placed nothing)."""
     from ..backends.registry import BACKENDS
     from ..verifiers.registry import verifiers_for
 
@@ -215,9 +227,10 @@ def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) ->
         spec = BACKENDS[backend]
         vs = verifiers_for(backend)
         dv = demo_values(backend)
-        names, t0 = targets_for(handlers, backend, spec.presets[0] if spec.presets else None)
+        preset = d.preset if d.preset in spec.presets else (spec.presets[0] if spec.presets else None)  # gmm: trap
+        names, t0 = targets_for(handlers, backend, preset)
         return (
-            gr.update(choices=list(spec.presets), value=spec.presets[0] if spec.presets else None),
+            gr.update(choices=list(spec.presets), value=preset, visible=bool(spec.presets)),
             gr.update(choices=names, value=t0),
             gr.update(choices=vs, value=dv["verifier"]),
             gr.update(choices=vs, value=dv["heldout"]),
@@ -228,7 +241,7 @@ def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) ->
         )
 
     backend_out = [c["preset"], c["target"], c["verifier"], c["heldout"], e["pick"], c["guidance"], c["n"], c["obstacles"]]
-    c["backend"].input(guarded(on_backend, lambda m: (gr.skip(),) * 8), [c["backend"]], backend_out, api_name=False)
+    after = [c["backend"].select(guarded(on_backend, lambda m: (gr.skip(),) * 8), [c["backend"]], backend_out, api_name=False)]
 
     def on_preset(backend: str, preset: str):
         if not isinstance(backend, str) or backend not in BACKENDS:
@@ -237,13 +250,13 @@ def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) ->
         return gr.update(choices=names, value=t0), gr.update(choices=names, value=None)
 
     on_preset = guarded(on_preset, lambda m: (gr.skip(), gr.skip()))
-    c["preset"].input(on_preset, [c["backend"], c["preset"]], [c["target"], e["pick"]], api_name=False)
+    after.append(c["preset"].select(on_preset, [c["backend"], c["preset"]], [c["target"], e["pick"]], api_name=False))
     keep1 = lambda m: gr.skip()
     add = guarded(handlers.add_target_obstacle, keep1)
-    e["add_pick"].click(add, [c["backend"], e["pick"], c["obstacles"]], [c["obstacles"]], api_name=False)
+    after.append(e["add_pick"].click(add, [c["backend"], e["pick"], c["obstacles"]], [c["obstacles"]], api_name=False))
     hazard = guarded(handlers.hazard_text, keep1)
-    e["hazard"].click(hazard, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False)
-    e["clear"].click(lambda: "", None, [c["obstacles"]], api_name=False)
+    after.append(e["hazard"].click(hazard, [c["backend"], c["preset"], c["obstacles"]], [c["obstacles"]], api_name=False))
+    after.append(e["clear"].click(lambda: "", None, [c["obstacles"]], api_name=False))
 
     def mark(st, text):
         sel = getattr(st, "selected", None)
@@ -252,8 +265,10 @@ def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) ->
         new = handlers.mark_best(st, text)
         if new == (text or ""):
             return new, "⚠️ mark: no best candidate to mark (run first; on image backends select an image)"
-        return new, "best candidate marked as an obstacle; run to use it"
+        return new, "best candidate marked as an obstacle"
 
-    e["mark"].click(guarded(mark, skip2), [state, c["obstacles"]], [c["obstacles"], status], api_name=False)
+    after_ok = [e["mark"].click(guarded(mark, skip2), [state, c["obstacles"]], [c["obstacles"], status], api_name=False)]
     place = guarded(handlers.place, skip2)
-    plane_click.change(place, [plane_click, c["q_star"], c["obstacles"], c["backend"]], [c["obstacles"], status], api_name=False)
+    inputs = [plane_click, c["q_star"], c["obstacles"], c["backend"]]
+    after_ok.append(plane_click.change(place, inputs, [c["obstacles"], status], api_name=False))
+    return after, after_ok

@@ -28,7 +28,18 @@ from .render import Outputs, live_tree, render
 from .state import SessionState
 from .tools import ToolHandlers
 
-__all__ = ["input_values", "INPUTS", "SLIDERS", "LIVE", "Outputs", "parse_obstacles", "config_from", "AppHandlers"]
+__all__ = [
+    "STOPPED_QUEUED",
+    "stopped_before",
+    "input_values",
+    "INPUTS",
+    "SLIDERS",
+    "LIVE",
+    "Outputs",
+    "parse_obstacles",
+    "config_from",
+    "AppHandlers",
+]
 
 log = logging.getLogger("dts_app.ui")
 #: errors that are the user's (bad knobs, budgets, models that cannot load): shown as a
@@ -144,12 +155,18 @@ class AppHandlers(ToolHandlers):
         return " · ".join(p for p in parts if p)
 
     # ---- handlers --------------------------------------------------------------------
-    def _guard(self, state: SessionState, cancel: threading.Event | None) -> RunGuard:
+    def _guard(self, state: SessionState, cancel: threading.Event | None, enqueued: float | None = None) -> RunGuard:
+        """The run's stop rules: Stop (a graceful end), and a cancel, a client gone or a newer
+        request of the session started (an end that draws nothing)."""
         seen = state.stops
+        if enqueued is not None:
+            state.newest = max(state.newest, enqueued)
         gone = None if cancel is None else cancel.is_set
+        if enqueued is not None:
+            gone = lambda: (cancel is not None and cancel.is_set()) or state.newest > enqueued
         return RunGuard(self.limits, lambda: state.stops != seen, gone, clock=self.clock)
 
-    def run(self, state: SessionState, *values, cancel: threading.Event | None = None) -> tuple:
+    def run(self, state: SessionState, *values, cancel: threading.Event | None = None, enqueued: float | None = None) -> tuple:
         """Run a search to the end and redraw everything (the live path for sliders).
 
         Args:
@@ -161,8 +178,12 @@ class AppHandlers(ToolHandlers):
             on an error only ``status`` changes (figures are ``gr.skip()``-like ``None``s
             that the layout maps to "keep")."""
         state = state if isinstance(state, SessionState) else SessionState()
+        if stopped_before(state, enqueued):
+            return (state, *Outputs(status=STOPPED_QUEUED).as_tuple())
+        if superseded(state, enqueued):
+            return (state, *Outputs(status=None).as_tuple())
         t0 = time.perf_counter()
-        guard = self._guard(state, cancel)
+        guard = self._guard(state, cancel, enqueued)
         state.running += 1
         try:
             from ..search import iterate_search
@@ -183,11 +204,13 @@ class AppHandlers(ToolHandlers):
         extra = out.status
         out.status = self._status(res, cfg, note, time.perf_counter() - t0, guard) + f" · view {out.embed_used.upper()}"
         out.status += f" · {extra}" if extra else ""
-        state.result, state.config, state.selected = res, cfg, None
+        state.result, state.config, state.selected, state.shown = res, cfg, None, out.shown
         state.runs += 1
         return (state, *out.as_tuple())
 
-    def stream(self, state: SessionState, *values, cancel: threading.Event | None = None) -> Iterator[tuple]:
+    def stream(
+        self, state: SessionState, *values, cancel: threading.Event | None = None, enqueued: float | None = None
+    ) -> Iterator[tuple]:
         """Stream a search: the tree grows as steps complete; Stop ends it within a step.
 
         Yields:
@@ -196,8 +219,14 @@ class AppHandlers(ToolHandlers):
             ``Limits.live_nodes`` nodes; the last one redraws every view.
         """
         state = state if isinstance(state, SessionState) else SessionState()
+        if stopped_before(state, enqueued):  # Stop was pressed while this run waited in the queue
+            yield (state, *Outputs(status=STOPPED_QUEUED).as_tuple())
+            return
+        if superseded(state, enqueued):  # a newer request of this session has started: it draws
+            yield (state, *Outputs(status=None).as_tuple())
+            return
         t0 = time.perf_counter()
-        guard = self._guard(state, cancel)
+        guard = self._guard(state, cancel, enqueued)
         try:
             vals, cfg, problem, algo, budget, note = self._prepare(values)
             total = min(budget, algo.max_nfe(problem)) if budget else algo.max_nfe(problem)
@@ -210,6 +239,8 @@ class AppHandlers(ToolHandlers):
         state.streaming = True
         last_status = last_tree = -math.inf
         done = False
+        shown = getattr(state.config, "backend", None), getattr(state.config, "preset", None)
+        switched = state.result is not None and shown != (cfg.backend, cfg.preset)
         try:
             for snap in iterate_search(problem, algo, budget, guard):
                 guard.nodes = snap.n_nodes
@@ -222,7 +253,7 @@ class AppHandlers(ToolHandlers):
                     extra = out.status
                     out.status = self._status(res, cfg, note, time.perf_counter() - t0, guard)
                     out.status += f" · {extra}" if extra else ""
-                    state.result, state.config, state.selected = res, cfg, None
+                    state.result, state.config, state.selected, state.shown = res, cfg, None, out.shown
                     state.runs += 1
                     yield (state, *out.as_tuple())
                     return
@@ -238,7 +269,11 @@ class AppHandlers(ToolHandlers):
                 if now - last_tree >= self.limits.live_interval_s:
                     tree = live_tree(snap.trace, self.limits.live_nodes, vals.get("tree_view") or "layered")
                     last_tree = self.clock()  # the interval counts from the end of a redraw
-                yield (state, *Outputs(status=status, tree=tree).as_tuple())
+                out = Outputs(status=status, tree=tree)
+                if switched:  # another backend or preset: no view of the old one stays beside the new tree
+                    switched = False
+                    _placeholders(out, f"drawing {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else "") + " when the run ends")
+                yield (state, *out.as_tuple())
         except Exception as e:
             done = True
             yield (state, *Outputs(status=self._error(e)).as_tuple())
@@ -314,9 +349,33 @@ class AppHandlers(ToolHandlers):
         """Ask every running search of this session to stop after its current step."""
         state = state if isinstance(state, SessionState) else SessionState()
         state.stops += 1
+        state.stopped_at = time.monotonic()  # runs still waiting in the queue will not start
         if state.streaming:
             return state, "stopping after the current step…"
         return state, "**stopped**: runs of this session were cancelled; the views show the last finished result"
+
+
+STOPPED_QUEUED = "**stopped** before it started: Stop was pressed while this run waited in the queue"
+
+
+def stopped_before(state: SessionState, enqueued: float | None) -> bool:
+    """True when Stop was pressed after a run was queued (``enqueued``: ``time.monotonic()``
+    when it joined the queue; None: unknown) and before it started."""
+    return enqueued is not None and state.stopped_at >= enqueued
+
+
+def superseded(state: SessionState, enqueued: float | None) -> bool:
+    """True when a run of this session queued after this one (at ``enqueued``) has started."""
+    return enqueued is not None and state.newest > enqueued
+
+
+def _placeholders(out: Outputs, text: str) -> None:
+    """Every view but the tree and the status as a note (the views of another run)."""
+    from .render import note_figure
+
+    for k in ("trajectories", "embedding", "plane", "gallery", "budget", "hacking"):
+        setattr(out, k, note_figure(text))
+    out.images, out.ledger = [], []
 
 
 def _check_target(target: Any, backend) -> None:

@@ -11,12 +11,13 @@ from typing import Any
 from ..config import SearchConfig
 from .clicks import CLICK_JS
 from .controls import STEPS, build_controls, control_updates, demo_values, slider_kwargs, wire_controls
-from .handlers import INPUTS, LIVE, AppHandlers, Outputs, input_values
+from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers, Outputs, input_values
 from .limits import configure_heap, configure_threads
 from .serving import (
     call_in_thread,
     calm_queue,
     client_alive,
+    enqueued_at,
     guarded,
     keep_session_slots,
     named,
@@ -32,6 +33,9 @@ __all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
 #: every 15 minutes, Gradio deletes the files of this app older than an hour (uploads that no
 #: event read, images of the gallery); saved runs and read uploads are deleted sooner
 DELETE_CACHE = (900, 3600)
+#: the choices whose change re-runs the search at once (backend and preset re-run after
+#: their dependent controls are set; the tree view only redraws)
+CHOICES = ("target", "algorithm", "verifier", "heldout", "solver", "avoid", "embed")
 SHARE_JS = (
     "(q) => { const u = location.origin + location.pathname + (q ? '?' + q : ''); history.replaceState(null, '', u); return u; }"
 )
@@ -223,14 +227,23 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
 
         async def run_live(*a):
             *vals, request = a
-            cancel = threading.Event()
-            return keep(await call_in_thread(lambda: run_sync(*vals, cancel=cancel), cancel, _alive(request)))
+            cancel, since = threading.Event(), enqueued_at(demo, request)
+            return keep(await call_in_thread(lambda: run_sync(*vals, cancel=cancel, enqueued=since), cancel, _alive(request)))
 
         async def run_stream(*a):
             *vals, request = a
-            cancel = threading.Event()
-            async for t in stream_in_thread(lambda: stream_sync(*vals, cancel=cancel), cancel, _alive(request)):
+            cancel, since = threading.Event(), enqueued_at(demo, request)  # a Stop after `since` cancels it
+            async for t in stream_in_thread(lambda: stream_sync(*vals, cancel=cancel, enqueued=since), cancel, _alive(request)):
                 yield keep(t)
+
+        async def run_after(*a):
+            """The run chained to a click or mark, unless that answered with a warning."""
+            st, said, *rest = a
+            if isinstance(said, str) and said.lstrip().startswith("⚠️"):
+                yield tuple(gr.skip() for _ in outputs)  # nothing changed: the warning stays
+                return
+            async for t in run_stream(st, *rest):
+                yield t
 
         async def on_load(st, request: gr.Request):
             """The first view: the cached default answer, or the settings of a link."""
@@ -248,6 +261,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             vals.update(params)
             cancel = threading.Event()
             t = await call_in_thread(lambda: run_sync(SessionState(), *[vals[k] for k in INPUTS], cancel=cancel), cancel)
+            if str(t[1]).startswith("**"):
+                t = (t[0], f"{t[1]} · opened from a link", *t[2:])
             return (*keep(t), *control_updates(gr, handlers, vals))
 
         on_load.__annotations__ = {"request": gr.Request}  # (string annotations are not resolved)
@@ -262,10 +277,25 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         named(run_compare, (*INPUTS, "algorithm_b", "changes_b"), gr.Request)
         named(run_live, INPUTS, gr.Request)
         named(run_stream, INPUTS, gr.Request)
+        named(run_after, INPUTS, gr.Request, first=("state", "status"))
         search = dict(concurrency_limit=limits.concurrency, concurrency_id="search")
-        e["run"].click(run_stream, inputs, outputs, api_name="search", **search)
+        # one rule for every control: a change re-runs the search, streamed like Run, its
+        # progress on the status line (the views keep their figures until the answer). Each
+        # request joins the queue at once (so Stop reaches one still waiting); the newest
+        # request of a session to start wins, an older one ends without drawing
+        shown = dict(show_progress="minimal", show_progress_on=[status], trigger_mode="multiple", **search)
+        triggers = [e["run"].click, *(c[k].release for k in SLIDERS), *(c[k].select for k in CHOICES)]
+        triggers += [c["obstacles"].blur, *(c[k].submit for k in ("model", "prompt", "verifier_model"))]
+        gr.on(triggers, run_stream, inputs, outputs, api_name="search", **shown)
+        after, after_ok = wire_controls(gr, handlers, c, e, state, status, plane_click)
+        for event in after:  # a backend or preset choice, an obstacle helper: its controls, then the run
+            event.then(run_stream, inputs, outputs, api_name=False, **shown)
+        for event in after_ok:
+            event.then(run_after, [state, status, *controls], outputs, api_name=False, **shown)
+        # the API's one-answer runs (/release_n, …), as before; no control of the page calls them
+        api_only = gr.Button(visible=False, elem_id="api-only")
         live = [
-            c[k].release(run_live, inputs, outputs, trigger_mode="always_last", api_name=f"release_{k}", **search) for k in LIVE
+            api_only.click(run_live, inputs, outputs, trigger_mode="always_last", api_name=f"release_{k}", **search) for k in LIVE
         ]
         hydrate = hydrate_js(plotly_chunk(), len(static)) if static else None  # images, plotly.js, figures
         progress = "hidden" if static else "full"  # no overlay on the snapshots while plotly loads
@@ -273,9 +303,9 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         demo.load(None, None, None, js=CLICK_JS)
         cmp_outputs = [state, status, fig_a, fig_b, cmp_budget, cmp_table]
         live.append(cmp_btn.click(run_compare, inputs + [algo_b, changes_b], cmp_outputs, api_name="compare", **search))
+        # Stop: streamed runs end within a step (the running one shows what it found, a
+        # queued one answers "stopped before it started"); the one-answer events are cancelled
         e["stop"].click(handlers.stop, [state], [state, status], queue=False, cancels=live, api_name="stop")
-
-        wire_controls(gr, handlers, c, e, state, status, plane_click)
         skip2 = lambda m: (gr.skip(), m)
 
         def on_select(st, evt: gr.EventData = None):
@@ -287,6 +317,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             st.selected = index if type(index) is int and 0 <= index < 4096 else None
             if st.selected is None:
                 return st, "⚠️ select: no image was selected"
+            shown = st.shown or []  # the gallery's images are some of the candidates: its index → theirs
+            st.selected = shown[index] if index < len(shown) else index
             return st, f"image {index} selected: **mark best (or selected image) as obstacle** marks this one"
 
         on_select.__annotations__ = {"evt": gr.EventData}

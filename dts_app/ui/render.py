@@ -17,7 +17,17 @@ from typing import Any
 from ..config import SearchConfig
 from .limits import Limits
 
-__all__ = ["GALLERY_MAX", "Outputs", "budget_curve", "approx_bytes", "decimate", "live_tree", "note_figure", "render"]
+__all__ = [
+    "GALLERY_MAX",
+    "Outputs",
+    "gallery_picks",
+    "budget_curve",
+    "approx_bytes",
+    "decimate",
+    "live_tree",
+    "note_figure",
+    "render",
+]
 
 GALLERY_MAX = 16  # final images shown
 
@@ -37,6 +47,7 @@ class Outputs:
     budget: Any = None
     hacking: Any = None
     embed_used: str = "pca"
+    shown: list | None = None  # candidate indices of the gallery's images, in order
 
     NAMES = ("status", "tree", "trajectories", "embedding", "plane", "gallery", "images", "ledger", "budget", "hacking")
 
@@ -259,8 +270,10 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
     else:
         out.plane = note_figure("the true plane is drawn for 2-D gmm presets")
     if result.images is not None:
-        pairs = list(zip(result.images[:GALLERY_MAX].numpy(), result.candidates))
-        out.images = image_gallery([(img, c.score, c.heldout_score, c.node_id) for img, c in pairs], result.best_node)
+        out.shown = gallery_picks(result.candidates, result.best_node, min(len(result.candidates), len(result.images)))
+        images = result.images.numpy()
+        picks = [(images[i], result.candidates[i]) for i in out.shown]
+        out.images = image_gallery([(img, c.score, c.heldout_score, c.node_id) for img, c in picks], result.best_node)
         out.gallery = note_figure("final candidates are shown as images below")
     else:
         out.gallery = points_gallery_figure(shown, result.best_node)
@@ -269,6 +282,21 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
     out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics)
     out.budget = anytime_figure(budget_curve(result, cands), _sweep(cfg))
     return out
+
+
+def gallery_picks(candidates: list, best: int | None, count: int, cap: int = GALLERY_MAX) -> list[int]:
+    """Indices of the candidates a gallery shows: all of them when at most ``cap``, else
+    the best one and the highest search scores (in candidate order), so the run's own
+    best image is always among them (a tree search finishes 64 rollouts: its first 16
+    are the early ones, best-of-N's own)."""
+    if count <= cap:
+        return list(range(count))
+    low = float("-inf")
+    ranked = sorted(
+        range(count),
+        key=lambda i: (candidates[i].node_id != best, -(candidates[i].score if candidates[i].score is not None else low)),
+    )
+    return sorted(ranked[:cap])
 
 
 def _top(cands: list[dict], cap: int, best: int | None) -> list[dict]:

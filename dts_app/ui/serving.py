@@ -30,6 +30,7 @@ __all__ = [
     "call_in_thread",
     "calm_queue",
     "client_alive",
+    "enqueued_at",
     "keep_session_slots",
     "guarded",
     "named",
@@ -58,6 +59,23 @@ def client_alive(demo: Any, session_hash: str | None) -> bool:
         return not mine or any(getattr(job, "alive", True) for job in mine)
     except AttributeError:  # another Gradio version: rely on cancellation alone
         return True
+
+
+def enqueued_at(demo: Any, request: Any) -> float | None:
+    """``time.monotonic()`` when the running event of ``request`` joined Gradio's queue
+    (its job is found by its request), or None when unknown (no queue, another Gradio)."""
+    raw = getattr(request, "request", None) if request is not None else None
+    if raw is None:
+        return None
+    try:
+        for batch in demo._queue.active_jobs or []:
+            for job in batch or []:
+                if getattr(job, "request", None) is raw:
+                    t = getattr(job, "enqueue_time", None)
+                    return float(t) if isinstance(t, (int, float)) else None
+    except (AttributeError, TypeError):
+        pass
+    return None
 
 
 def _consume(fut: asyncio.Future) -> None:

@@ -34,6 +34,10 @@ WIDTH = 520  # px: one view's width in the two-column grid at a 1400 px window
 SNAPSHOT_CSS = (
     "[id$='-plot'] [data-testid='matplotlib'] { padding-top: 30px; }"
     " [id$='-plot'] [data-testid='matplotlib'] img { max-width: 100%; height: auto; }"
+    # a link's settings are being opened: the note stands over the default answer's status
+    # line until the status changes (the page's DOM is left as Gradio built it)
+    " #status[data-dts-opening] [data-testid='markdown'] { display: none; }"
+    " #status[data-dts-opening]::before { content: 'Opening the linked settings…'; }"
 )
 
 
@@ -87,7 +91,13 @@ def hydrate_js(chunk: str | None, views: int = 0) -> str:
         return "(...args) => args"
     return (
         "async (...args) => { const st = document.querySelector('#status');"
-        " if (location.search && st) st.innerText = 'Opening the linked settings…';"  # its run follows
+        # a link runs its own settings: a note (CSS, from an attribute) until the status changes;
+        # the status's DOM belongs to Gradio (replacing it froze the status for good)
+        " const md = () => st && st.querySelector('[data-testid=markdown]');"
+        " if (location.search && md()) { const was = md().textContent; st.dataset.dtsOpening = '1';"
+        "   const ob = new MutationObserver(() => { if (!md() || md().textContent !== was) {"
+        "     delete st.dataset.dtsOpening; ob.disconnect(); } });"
+        "   ob.observe(st, {subtree: true, childList: true, characterData: true}); }"
         " const t0 = performance.now(); const frame = () => new Promise(r => requestAnimationFrame(r));"
         " const shown = () => [...document.querySelectorAll('[data-testid=matplotlib] img')]"
         "   .filter(i => i.complete && i.naturalWidth > 0).length;"

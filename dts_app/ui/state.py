@@ -22,6 +22,13 @@ class SessionState:
         config: the :class:`~dts_app.config.SearchConfig` of ``result``.
         runs: searches completed in this session.
         selected: the gallery image selected since the last run (its candidate index).
+        shown: the candidate index of each image of the gallery (the gallery shows the
+            best and the highest scores when a run has more candidates than it holds).
+        stopped_at: ``time.monotonic()`` of the last Stop; a run queued before it
+            answers "stopped before it started" instead of running.
+        newest: queue time (``time.monotonic()``) of the newest run of this session that
+            has started; an older run still going ends without drawing, one still
+            waiting does not start (the latest request wins, in any order of finishing).
         drawn: the views this session has drawn into since the page was built (its
             built-in default answer not counted). The page's load event swaps the default
             views' snapshots for live figures only in the other views, so a run or a
@@ -35,6 +42,9 @@ class SessionState:
     config: Any = None
     runs: int = 0
     selected: int | None = None
+    shown: list[int] | None = None
+    stopped_at: float = float("-inf")
+    newest: float = float("-inf")
     drawn: set[str] = field(default_factory=set)
 
     @property

@@ -144,7 +144,7 @@ class ToolHandlers:
             + f" · {res.ledger.denoiser_nfe:,} NFEs · {len(res.tree.nodes):,} nodes"
             + (f" · {extra}" if extra else "")
         )
-        state.result, state.config, state.selected = res, cfg, None
+        state.result, state.config, state.selected, state.shown = res, cfg, None, out.shown
         vals = config_inputs(cfg)
         return (state, *out.as_tuple(), *[vals[k] for k in INPUTS])
 

@@ -1,0 +1,227 @@
+"""Issue 24's broken state, in a real browser (Debian's chromium via Playwright), at desktop
+size and, where the layout matters, at phone size (390×844):
+
+1. a link with settings leaves the status line live (it froze on "Opening the linked
+   settings…": the page script replaced the Markdown's DOM);
+2. the digits gallery shows the run's own candidates, its best among them (after a tree
+   search it kept best-of-N's first 16 images);
+3. Stop cancels a run still waiting in the queue (it started after the Stop);
+4. every control change re-runs with progress on the status line, and no run blanks the
+   views into spinners (typed N or steps ran silently, Run covered every view);
+5. switching backend never shows one backend's views or preset beside the other's.
+
+Every wait is on page state (a selector or text) or on the server's queue, never a sleep.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from test_ui_browser_tools import ARGS, CHROMIUM, browser, free_port  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium not installed (apt-get install chromium)")
+
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
+VIEWS = ["tree-plot", "plane-plot", "traj-plot", "embed-plot", "gallery-plot", "budget-plot", "hacking-plot"]
+#: the page's record of every status line it showed (``window.__st``) and whether any view
+#: showed a progress overlay (``window.__spun``, reset by the test)
+RECORD = """
+window.__st = []; window.__spun = false;
+(function attach() {
+  const st = document.querySelector('#status');
+  if (!st) { requestAnimationFrame(attach); return; }
+  const read = () => {
+    const m = st.querySelector('[data-testid=markdown]'); const t = m ? m.textContent.trim() : '';
+    if (window.__st[window.__st.length - 1] !== t) window.__st.push(t);
+  };
+  read();
+  new MutationObserver(read).observe(st, {subtree: true, childList: true, characterData: true});
+  (function spin() {
+    if (document.querySelector("[id$='-plot'] [data-testid=status-tracker]:not(.hide)")) window.__spun = true;
+    requestAnimationFrame(spin);
+  })();
+})();
+"""
+LIVE = "() => " + " && ".join(
+    f"((document.querySelector('#{v} .js-plotly-plot') || {{}})._fullData || []).length > 0" for v in VIEWS
+)
+
+
+@pytest.fixture(scope="module")
+def app():
+    """The app as ``app.py`` serves it (default answer baked in as image snapshots, so the
+    link's page script runs), with one search at a time, so a second run waits in the
+    queue: ``(handlers, demo, url)``."""
+    from dts_app.ui.handlers import AppHandlers
+    from dts_app.ui.layout import build_demo
+    from dts_app.ui.limits import Limits
+
+    h = AppHandlers(limits=Limits(concurrency=1))
+    demo = build_demo(h, umap_warmup=False, first_view=True)
+    assert demo.static_views  # kaleido rendered the snapshots (the link's page script needs them)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield h, demo, f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def open_page(browser, url: str, size: dict = DESKTOP, live: bool = True):  # noqa: F811
+    page = browser.new_page(viewport=size)
+    page.add_init_script(RECORD)
+    page.goto(url, wait_until="domcontentloaded")
+    if live:  # the load event has swapped the snapshots for live figures
+        page.wait_for_function(LIVE, timeout=90_000)
+    return page
+
+
+def statuses(page) -> list[str]:
+    return page.evaluate("window.__st")
+
+
+def answered(page) -> list[str]:
+    return [s for s in statuses(page) if s.startswith("finished")]
+
+
+def status_is(page, pattern: str, timeout: float = 90_000) -> str:
+    """Wait until the status line matches ``pattern`` (a regex); its text."""
+    page.locator("#status [data-testid=markdown]", has_text=re.compile(pattern)).wait_for(timeout=timeout)
+    return page.locator("#status [data-testid=markdown]").inner_text()
+
+
+def type_number(page, label: str, value: int) -> None:
+    """Type a value into a slider's number box and leave it (how a visitor types N)."""
+    box = page.get_by_label(f"number input for {label}")
+    box.fill(str(value))
+    box.press("Enter")
+    box.blur()
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option).click()
+
+
+# ---- 1. a link with settings ------------------------------------------------------------------
+@SIZES
+def test_a_link_leaves_the_status_line_live(browser, app, size):  # noqa: F811
+    page = open_page(browser, app[2] + "?n=4", size, live=False)
+    text = status_is(page, r"^\s*finished\b.*132 nodes.*opened from a link")
+    assert "Opening the linked settings" not in page.locator("#status").inner_text(), text
+    page.locator("#run-btn").click()  # a later Run shows its progress and its answer
+    text = status_is(page, r"^\s*finished\b(?!.*opened from a link)")
+    assert "132 nodes" in text
+    assert any(s.startswith("running…") for s in statuses(page)), statuses(page)
+    page.close()
+
+
+# ---- 2. the digits gallery after a tree search ------------------------------------------------
+def test_the_digits_gallery_holds_the_runs_best(browser, app):  # noqa: F811
+    page = open_page(browser, app[2])
+    choose(page, "backend", "Digits 8×8 (embedded model)")  # re-runs best-of-N on digits
+    status_is(page, r"^\s*finished · best-of-n on digits")
+    choose(page, "algorithm", "tree search (DTS-style)")
+    text = status_is(page, r"^\s*finished · tree on digits")
+    found = re.search(r"best score (\S+)", text)
+    assert found, (text, statuses(page))
+    best = float(found.group(1))
+    page.locator("#images img").first.wait_for(timeout=30_000)
+    captions = page.locator("#images .caption-label").all_text_contents()
+    assert len(captions) == 16, captions
+    starred = [c for c in captions if c.strip().startswith("★")]
+    assert len(starred) == 1, captions  # the best image is shown, marked
+    shown = float(starred[0].strip().lstrip("★").split("·")[0])
+    assert shown == pytest.approx(best, rel=1e-2, abs=1e-3), (shown, text)
+    page.close()
+
+
+# ---- 3. Stop and a queued run -----------------------------------------------------------------
+def test_stop_cancels_a_run_still_in_the_queue(browser, app):  # noqa: F811
+    h, demo, url = app
+    busy = open_page(browser, url)  # another visitor's long run holds the only slot
+    busy.get_by_text("more knobs").click()
+    type_number(busy, "steps", 1000)
+    status_is(busy, r"^\s*finished\b.*8,000 NFEs")
+    type_number(busy, "N: candidates", 256)
+    status_is(busy, r"^\s*running…")
+    page = open_page(browser, url, live=False)
+    waiting = lambda: sum(len(q.queue) for q in demo._queue.event_queue_per_concurrency_id.values())
+    before = waiting()
+    page.locator("#run-btn").click()
+    page.wait_for_function("true")  # (one round trip of the page)
+    while waiting() <= before:  # the Run has joined the server's queue, behind the long run
+        page.wait_for_function("true")
+    page.locator("#stop-btn").click()
+    status_is(page, r"stopped")
+    busy.locator("#stop-btn").click()  # the slot frees; the queued Run may start now
+    status_is(busy, r"^\s*stopped\b")
+    status_is(page, r"before it started")
+    seen = statuses(page)
+    assert not any(s.startswith("running…") for s in seen), seen  # it never ran
+    assert "before it started" in seen[-1], seen
+    busy.close()
+    page.close()
+
+
+# ---- 4. one rule: every change re-runs, with progress ------------------------------------------
+@SIZES
+def test_every_change_reruns_with_progress_and_keeps_the_views(browser, app, size):  # noqa: F811
+    page = open_page(browser, app[2], size)
+    page.evaluate("window.__spun = false; window.__st = window.__st.slice(-1)")
+    type_number(page, "N: candidates", 4)
+    status_is(page, r"^\s*finished\b.*132 nodes")
+    page.get_by_text("more knobs").click()
+    type_number(page, "steps", 50)
+    status_is(page, r"^\s*finished\b.*200 NFEs")
+    type_number(page, "M: branches per candidate", 3)
+    choose(page, "algorithm", "search over paths (Paths-n)")
+    status_is(page, r"^\s*finished · paths on gmm")
+    done = len(answered(page))
+    page.locator("#run-btn").click()
+    page.wait_for_function(f"window.__st.filter(s => s.startsWith('finished')).length > {done}", timeout=90_000)
+    seen = statuses(page)
+    runs = [i for i, s in enumerate(seen) if s.startswith("running…")]
+    answers = [i for i, s in enumerate(seen) if s.startswith("finished")]
+    assert len(runs) >= 4 and len(answers) >= 4, seen  # N, steps, M or the algorithm, Run: each showed progress
+    assert not page.evaluate("window.__spun"), "a view was covered by a progress overlay"
+    assert page.locator("#tree-plot .js-plotly-plot").count() == 1
+    page.close()
+
+
+# ---- 5. switching backend -------------------------------------------------------------------------
+#: while a run streams, what the plane and the preset show (recorded every frame)
+WATCH = """
+window.__mixed = []; window.__frames = 0;
+(function watch() {
+  const m = document.querySelector('#status [data-testid=markdown]');
+  if (m && m.textContent.trim().startsWith('running…')) {
+    window.__frames += 1;
+    const plane = document.querySelector('#plane-plot .gtitle');
+    if (plane && plane.textContent.includes('True plane')) window.__mixed.push(m.textContent.trim());
+  }
+  requestAnimationFrame(watch);
+})();
+"""
+
+
+@SIZES
+def test_switching_backend_shows_one_backend(browser, app, size):  # noqa: F811
+    page = open_page(browser, app[2], size)
+    page.evaluate(WATCH)
+    choose(page, "backend", "Digits 8×8 (embedded model)")
+    status_is(page, r"^\s*finished · best-of-n on digits")
+    preset = page.locator("#preset")
+    assert preset.count() == 0 or not preset.is_visible() or "trap" not in preset.locator("input").input_value()
+    assert page.evaluate("window.__frames") > 0  # the run streamed (and was watched)
+    assert page.evaluate("window.__mixed") == []  # no gmm plane beside the digits run
+    page.locator("#images img").first.wait_for(timeout=30_000)
+    assert "True plane" not in (page.locator("#plane-plot").text_content() or "")
+    choose(page, "backend", "Gaussian mixture (exact)")  # and back: the gallery images go
+    status_is(page, r"^\s*finished · best-of-n on gmm/trap")
+    page.locator("#plane-plot .gtitle", has_text="True plane").wait_for(timeout=30_000)
+    assert page.locator("#preset input").input_value() == "trap"
+    assert not page.locator("#images").is_visible()
+    page.close()
