@@ -177,3 +177,15 @@ def test_concept_obstacles_live_in_cnn_feature_space(backend):
     assert r.ledger.obstacle_calls > 0  # every check through the CNN is counted
     with pytest.raises(ConfigError, match="concept"):
         build_problem(cfg.replace(obstacles=(ObstacleSpec("class", 3),)), backend=backend)
+
+
+def test_evaluate_pass_rates_structure():
+    """The measurement behind docs/shapes.md: the checker's pick is never worse than one
+    sample or the CNN's pick at the same N, and more candidates never hurt it."""
+    from dts_app.shapes.evaluate import pass_rates
+
+    r = pass_rates(DEFAULT_DIR, prompts=3, steps=4, categories=("colors", "counting"))
+    for row in r.values():
+        assert row["oracle@8"][0] >= row["oracle@4"][0] >= row["plain"][0]
+        assert row["oracle@4"][0] >= row["supervised@4"][0] and row["oracle@8"][0] >= row["supervised@8"][0]
+        assert 0.0 <= row["plain_graded"] <= 1.0
