@@ -49,7 +49,7 @@ def add_config_flags(parser: argparse.ArgumentParser, names: tuple[str, ...], de
         help=f"Backend preset (gmm: {', '.join(presets)}). Default: the backend's own (gmm: {defaults.preset}).",
     )
     parser.add_argument("--model", default=None, help="Hub id or local directory of a model (real-model backends only).")
-    parser.add_argument("--prompt", default=None, help="Text prompt (text-to-image backends).")
+    parser.add_argument("--prompt", default=None, help="Text prompt (text-to-image and shapes backends).")
     parser.add_argument(
         "--verifier-model",
         dest="verifier_model",
@@ -76,7 +76,7 @@ def add_obstacle_flags(parser: argparse.ArgumentParser, defaults: SearchConfig) 
         default=[],
         metavar="KIND:VALUE",
         help="Repeatable. point:x1,x2,... (a point in x̂0 space), ball:x1,x2,...,radius, component:K (gmm), "
-        "class:K (digits), concept:TEXT (text-to-image); append @eta=..,q=.. to override η and Q* for it.",
+        "class:K (digits), concept:TEXT (text-to-image; shapes: a colour, shape or quadrant); append @eta=..,q=.. to override η and Q* for it.",
     )
     for name in ("eta", "q_star", "avoid", "measure", "max_reverts"):
         spec = FIELDS[name]
