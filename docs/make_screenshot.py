@@ -63,6 +63,13 @@ def main() -> None:
                 browser.close()
                 return
             page.wait_for_timeout(2000)
+            if args.digits:  # the gallery's images load lazily: bring them into view once
+                page.locator("#images").scroll_into_view_if_needed()
+                page.wait_for_function(
+                    "[...document.querySelectorAll('#images img')].every(i => i.complete && i.naturalWidth > 0)",
+                    timeout=60000,
+                )
+                page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(out), full_page=True)
             browser.close()
     finally:

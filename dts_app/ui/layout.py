@@ -135,7 +135,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         state = gr.State(initial)  # copied per session
         gr.Markdown(
             "# DTS Explorer\nInference-time search in flow models: watch candidates branch, get scored, "
-            "and steer around obstacles. On the Gaussian mixture, releasing η, Q*, N or M re-runs the search."
+            "and steer around obstacles. Every change of a control re-runs the search."
             + (_public_note(limits) if limits.public else "")
         )
         with gr.Row():
