@@ -148,11 +148,13 @@ def test_stop_cancels_a_run_still_in_the_queue(browser, app):  # noqa: F811
     type_number(busy, "N: candidates", 256)
     status_is(busy, r"^\s*running…")
     page = open_page(browser, url, live=False)
-    waiting = lambda: sum(len(q.queue) for q in demo._queue.event_queue_per_concurrency_id.values())
-    before = waiting()
+
+    def queued_run() -> bool:  # this page's Run waits in the server's queue (its load event may too)
+        queues = demo._queue.event_queue_per_concurrency_id.values()
+        return any(getattr(ev.fn, "api_name", None) == "search" for q in queues for ev in q.queue)
+
     page.locator("#run-btn").click()
-    page.wait_for_function("true")  # (one round trip of the page)
-    while waiting() <= before:  # the Run has joined the server's queue, behind the long run
+    while not queued_run():  # the Run has joined the queue, behind the long run
         page.wait_for_function("true")
     page.locator("#stop-btn").click()
     status_is(page, r"stopped")
