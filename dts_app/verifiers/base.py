@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import torch
 from torch import Tensor
 
-__all__ = ["Verifier"]
+__all__ = ["Verifier", "FeatureAgreement"]
 
 
 class Verifier(ABC):
@@ -37,3 +38,24 @@ class Verifier(ABC):
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind}
+
+
+class FeatureAgreement(Verifier):
+    """Ma et al.'s agreement verifier on a classifier's features (``self.net.features``):
+    the cosine of f(x̂0 at t = 0.4) and f(x0) for images in [0, 1] (model space [−1, 1]).
+    Subclasses set ``self.net``."""
+
+    name, kind, anchor_t = "self-supervised", "self_supervised", 0.4
+    net: torch.nn.Module
+
+    @torch.no_grad()
+    def score(self, x0: Tensor, anchor: Tensor | None = None) -> Tensor:
+        if anchor is None:
+            return torch.zeros(x0.shape[0])
+        a = anchor.clone()
+        missing = torch.isnan(a.flatten(1)).any(dim=1)
+        a[missing] = x0[missing] * 2 - 1  # not yet at t = 0.4: no disagreement
+        # the anchor is a clean *latent* prediction (model space); x0 is a decoded image
+        fa = self.net.features(a.clamp(-1, 1)).double()
+        fb = self.net.features(x0.float() * 2 - 1).double()
+        return torch.nn.functional.cosine_similarity(fa, fb, dim=1, eps=1e-12).float()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Verifier
+from .base import FeatureAgreement, Verifier
 
 __all__ = ["ShapesOracle", "ShapesSupervised", "ShapesAgreement", "pass_flags"]
 
@@ -58,20 +58,6 @@ class ShapesSupervised(Verifier):
         return prompt_log_prob(logits, centres, self.spec).float()
 
 
-class ShapesAgreement(Verifier):
-    name, kind, anchor_t = "self-supervised", "self_supervised", 0.4
-
+class ShapesAgreement(FeatureAgreement):
     def __init__(self, backend, target=None):
         self.net = backend.classifier()
-
-    @torch.no_grad()
-    def score(self, x0: Tensor, anchor: Tensor | None = None) -> Tensor:
-        if anchor is None:
-            return torch.zeros(x0.shape[0])
-        a = anchor.clone()
-        missing = torch.isnan(a.flatten(1)).any(dim=1)
-        a[missing] = x0[missing] * 2 - 1  # not yet at t = 0.4: no disagreement
-        # the anchor is a clean *latent* prediction (model space); x0 is a decoded image
-        fa = self.net.features(a.clamp(-1, 1)).double()
-        fb = self.net.features(x0.float() * 2 - 1).double()
-        return torch.nn.functional.cosine_similarity(fa, fb, dim=1, eps=1e-12).float()
