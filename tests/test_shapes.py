@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dts_app.shapes.checker import check, find_objects
+from dts_app.shapes.checker import check, describe, find_objects, summary
 from dts_app.shapes.prompts import (
     CATEGORIES,
     EXAMPLES,
@@ -15,6 +15,7 @@ from dts_app.shapes.prompts import (
     PromptError,
     PromptSpec,
     Req,
+    example_prompts,
     generate_batch,
     parse,
     random_scene,
@@ -145,3 +146,42 @@ def test_tokens_distinguish_prompts():
         tok = tokens(spec)
         assert len(tok) == 7 and tok != NULL_TOKENS
         assert seen.setdefault(tok, text) == text  # one prompt per token tuple
+
+
+def test_example_prompts_per_category():
+    ex = example_prompts()
+    assert list(ex) == list(CATEGORIES) and all(len(v) == 3 and len(set(v)) == 3 for v in ex.values())
+    assert all(parse(p).category == cat and parse(p).text() == p for cat, ps in ex.items() for p in ps)
+
+
+def test_describe_and_summary_of_a_rendered_scene():
+    scene = Scene((Obj("circle", "red", 2, 3, 9), Obj("square", "blue", 18, 18, 11)))
+    img = render(scene)
+    text = describe(img, "a red circle left of a blue square")
+    assert text.startswith("✓ **passes** *a red circle left of a blue square* (position); graded score 1.00")
+    assert "- a red circle: ✓" in text and "- left of: ✓" in text and "2 objects found:" in text
+    assert "| circle | red | (6.5, 7.5) | 69 |" in text and "| square | blue | (23.5, 23.5) | 121 |" in text
+    text = describe(img, "two blue squares")
+    assert text.startswith("✗ **fails**") and "- two blue squares: 0.5" in text  # one of two: credit ½
+    assert describe(img).startswith("2 objects found:")  # no prompt: the scene only
+    assert "No objects found" in describe(np.full((3, 32, 32), 0.5, dtype=np.float32), "a circle")
+    r = check(img, "a red circle right of a blue square")
+    assert summary(r) == "a red circle ✓ · a blue square ✓ · right of ✗" == summary(r.to_dict())
+
+
+def test_gallery_badges_from_checks_or_the_prompt():
+    from dts_app.verifiers.shapes import check_results, pass_flags
+    from dts_app.viz.gallery import image_gallery
+
+    good = render(Scene((Obj("circle", "red", 2, 3, 9), Obj("circle", "red", 18, 18, 9))))
+    bad = render(Scene((Obj("circle", "red", 2, 3, 9),)))
+    assert pass_flags(torch.from_numpy(np.stack([good, bad])), "two red circles") == [True, False]
+    rows = image_gallery([(good, 1.0, 0.5, 3), (bad * 2 - 1, 0.25, None, 4)], best_node=3, prompt="two red circles")
+    assert [c for _, c in rows] == ["★ ✓ 1 · 0.5 — two red circles ✓", "✗ 0.25 · – — two red circles 0.5"]
+    assert rows[0][0].shape == (96, 96, 3) and rows[0][0].dtype == np.uint8
+    (_, cap), = image_gallery([(bad, 0.1, None, 5, check_results(bad[None], "a red circle")[0].to_dict())])
+    assert cap == "✓ 0.1 · – — a red circle ✓"  # a given check wins; no prompt needed
+    (_, cap), = image_gallery([(bad, 0.1, None, 5)])
+    assert cap == "0.1 · –"  # no check, no prompt: no badge
+    (_, cap), = image_gallery([(np.zeros((1, 8, 8)), 0.1, None, 5)], prompt="a circle")
+    assert cap == "0.1 · –"  # a one-channel image (digits) is never checked

@@ -28,7 +28,9 @@ import numpy as np
 from .prompts import PromptSpec, Req, parse
 from .scene import BACKGROUND, COLOURS, PALETTE
 
-__all__ = ["Found", "CheckResult", "segment", "find_objects", "check", "check_batch", "MIN_AREA", "REL_MARGIN"]
+__all__ = [
+    "Found", "CheckResult", "segment", "find_objects", "check", "check_batch", "summary", "describe", "MIN_AREA", "REL_MARGIN",
+]  # fmt: skip
 
 MIN_AREA = 10
 REL_MARGIN = 3.0
@@ -159,3 +161,33 @@ def check_batch(images, prompt: str | PromptSpec) -> list[CheckResult]:
     """:func:`check` for every image of a batch ``[B, 3, H, W]``."""
     spec = parse(prompt) if isinstance(prompt, str) else prompt
     return [check(img, spec) for img in images]
+
+
+def _mark(credit: float) -> str:
+    return "✓" if credit == 1.0 else "✗" if credit == 0.0 else f"{credit:.2g}"
+
+
+def summary(result: CheckResult | dict) -> str:
+    """One line of a check: each requirement with ✓, ✗ or its partial credit, e.g.
+    ``"a blue square ✓ · a yellow triangle ✗ · left of ✗"`` (for gallery captions)."""
+    credits = result["credits"] if isinstance(result, dict) else result.credits
+    return " · ".join(f"{what} {_mark(float(c))}" for what, c in credits)
+
+
+def describe(image, prompt: str | PromptSpec | None = None) -> str:
+    """A short markdown of the scene the checker reads in one image ``[3, H, W]`` in
+    [0, 1]: the verdict against ``prompt`` (when given), each requirement's credit, and a
+    table of the objects found (shape, colour, centre in pixels, area)."""
+    objs = find_objects(image)
+    lines = []
+    if prompt is not None:
+        spec = parse(prompt) if isinstance(prompt, str) else prompt
+        r = check(image, spec)
+        verdict = "✓ **passes**" if r.passed else "✗ **fails**"
+        lines += [f"{verdict} *{spec.text()}* ({spec.category}); graded score {r.score:.2f}", ""]
+        lines += [f"- {what}: {_mark(c)}" for what, c in r.credits] + [""]
+    if not objs:
+        return "\n".join(lines + ["No objects found (nothing of ≥ 10 pixels in a palette colour)."])
+    lines += [f"{len(objs)} object{'s' if len(objs) > 1 else ''} found:", "", "| shape | colour | centre (x, y) | area |"]
+    lines += ["|---|---|---|---|"] + [f"| {o.shape} | {o.colour} | ({o.cx:g}, {o.cy:g}) | {o.area} |" for o in objs]
+    return "\n".join(lines)

@@ -30,7 +30,7 @@ from .scene import COLOURS, MAX_SIDE, MIN_SIDE, SHAPES, Obj, Scene, place
 
 __all__ = [
     "CATEGORIES", "RELATIONS", "NUMBERS", "Req", "PromptSpec", "PromptError", "parse", "generate",
-    "generate_batch", "layout", "random_scene", "tokens", "NULL_TOKENS", "TOKEN_VOCAB", "EXAMPLES",
+    "generate_batch", "layout", "random_scene", "tokens", "NULL_TOKENS", "TOKEN_VOCAB", "EXAMPLES", "example_prompts",
 ]  # fmt: skip
 
 CATEGORIES = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
@@ -47,6 +47,20 @@ EXAMPLES = (
     "a blue square left of a yellow triangle",
     "a red circle and a blue square",
 )
+_EXAMPLES_BY_CATEGORY = {
+    "single_object": ("a triangle", "a square", "a circle"),
+    "two_object": ("a circle and a square", "a triangle and a circle", "a square and a triangle"),
+    "counting": ("three squares", "two red circles", "four triangles"),
+    "colors": ("a blue circle", "a green triangle", "a yellow square"),
+    "position": ("a blue square left of a yellow triangle", "a red circle above a green square", "a triangle right of a circle"),
+    "color_attr": ("a red circle and a blue square", "a green triangle and a yellow circle", "a blue triangle and a red square"),
+}
+
+
+def example_prompts() -> dict[str, tuple[str, ...]]:
+    """Three example prompts per GenEval category (for the app's prompt box), in
+    :data:`CATEGORIES` order; each parses into its category."""
+    return {c: _EXAMPLES_BY_CATEGORY[c] for c in CATEGORIES}
 
 
 class PromptError(ValueError):

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .base import FeatureAgreement, Verifier
 
-__all__ = ["ShapesOracle", "ShapesSupervised", "ShapesAgreement", "pass_flags"]
+__all__ = ["ShapesOracle", "ShapesSupervised", "ShapesAgreement", "pass_flags", "check_results"]
 
 
 def _spec(backend, target):
@@ -36,11 +36,19 @@ class ShapesOracle(Verifier):
         return torch.tensor([check(img, self.spec).score for img in x0.detach().float().cpu()], dtype=torch.float32)
 
 
-def pass_flags(images: Tensor, prompt) -> list[bool]:
-    """GenEval's verdict for each image ``[B, 3, H, W]`` in [0, 1] (for galleries and tables)."""
+def check_results(images, prompt) -> list:
+    """The exact checker's :class:`~dts_app.shapes.checker.CheckResult` of each image
+    ``[B, 3, H, W]`` in [0, 1] (tensor or array) against a prompt (text or parsed)."""
     from ..shapes.checker import check_batch
 
-    return [r.passed for r in check_batch(images.detach().float().cpu(), prompt)]
+    if hasattr(images, "detach"):
+        images = images.detach().float().cpu()
+    return check_batch(images, prompt)
+
+
+def pass_flags(images: Tensor, prompt) -> list[bool]:
+    """GenEval's verdict for each image ``[B, 3, H, W]`` in [0, 1] (for galleries and tables)."""
+    return [r.passed for r in check_results(images, prompt)]
 
 
 class ShapesSupervised(Verifier):
