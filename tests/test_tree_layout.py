@@ -1,5 +1,7 @@
-"""Layered tree view: layout invariants (random forests, a 50,000-deep chain, real gmm
-traces), the figure on real best-of-n / tree / smc results, and aggregation at 50,000 nodes."""
+"""Layered tree view: tidy layout invariants (random forests, a 50,000-deep chain, real gmm
+traces), the figure on real results of every algorithm (each in its own layout, see
+tests/test_tree_mechanism.py), colours on the one score map, and aggregation at 50,000
+nodes."""
 
 from __future__ import annotations
 
@@ -11,8 +13,12 @@ from dts_app.config import SearchConfig
 from dts_app.search import run_search
 from dts_app.search.problem import build_problem
 from dts_app.search.registry import make_algorithm
+from dts_app.viz import style
+from dts_app.viz.layouts import tree_layout
 from dts_app.viz.tree import best_path
 from dts_app.viz.tree_layout import STATUS_SYMBOLS, layered_positions, layered_tree_figure
+
+ALGS = ("best-of-n", "zero-order", "paths", "tree", "smc")
 
 PARTITION = ("pruned", "reverted", "resampled")  # with "nodes…" / "cells…": every node drawn once
 
@@ -123,10 +129,11 @@ def by_name(fig, name):
     return next(tr for tr in fig.data if tr.name == name)
 
 
-def check_figure_common(tree: dict, best: int | None, fig) -> None:
+def check_figure_common(tree: dict, best: int | None, fig, alg: str | None = None) -> None:
     nodes = tree["nodes"]
     n = len(nodes)
-    x, depth = layered_positions(nodes)
+    lay = tree_layout(nodes, alg)
+    x, depth = lay.x, lay.y
     for tr in markers(fig):  # every drawn marker is a node (clicks land on a node id)
         ids = np.asarray(tr.customdata)
         assert len(ids) == len(tr.x) and np.all((ids >= 0) & (ids < n))
@@ -147,7 +154,26 @@ def check_figure_common(tree: dict, best: int | None, fig) -> None:
     assert list(bp.customdata) == path and np.allclose(np.asarray(bp.x), x[path])
     assert by_name(fig, "best").marker.symbol == "star" and list(by_name(fig, "best").customdata) == [best]
     assert fig.layout.yaxis.autorange == "reversed" and fig.layout.uirevision == "tree" and fig.layout.height == 420
-    assert fig.layout.title.text == f"Candidate tree (layered · {n:,} nodes)"
+    assert fig.layout.title.text.startswith(f"Candidate tree (layered · {n:,} nodes)")
+    assert lay.subtitle and lay.subtitle in fig.layout.title.text
+
+
+def tree_depth(nodes: list[dict]) -> np.ndarray:
+    """Edges from the root of every node."""
+    d = np.zeros(len(nodes))
+    for nd in nodes:
+        if nd["parent"] is not None:
+            d[nd["id"]] = d[nd["parent"]] + 1
+    return d
+
+
+def check_score_colours(tr, quantity: np.ndarray) -> None:
+    """Marker colours on the one score map: monotone in the quantity, bar labelled with it."""
+    u = np.asarray(tr.marker.color, dtype=float)
+    assert tr.marker.cmin == 0.0 and tr.marker.cmax == 1.0 and np.all((u >= 0) & (u <= 1))
+    order = np.argsort(quantity, kind="stable")
+    assert np.all(np.diff(u[order]) >= -1e-6)
+    assert tr.marker.colorbar.ticktext[-1] == style.num(float(np.max(quantity)), 3)
 
 
 # ---------------------------------------------------------------- layout
@@ -185,32 +211,36 @@ def test_layout_rejects_parent_after_child():
 @pytest.fixture(scope="module")
 def results():
     out = {}
-    for alg in ("best-of-n", "tree", "smc"):
-        cfg = SearchConfig(preset="trap", n=6, steps=10, seed=3, algorithm=alg, heldout="supervised")
+    for alg in ALGS:
+        cfg = SearchConfig(preset="trap", n=6, m=3, steps=10, iterations=3, seed=3, algorithm=alg, heldout="supervised")
         res = run_search(build_problem(cfg, GMMBackend("trap")), make_algorithm(alg, cfg)).to_dict()
         out[alg] = (res["tree"], res["best_node"])
     return out
 
 
-@pytest.mark.parametrize("alg", ["best-of-n", "tree", "smc"])
+@pytest.mark.parametrize("alg", ALGS)
 def test_real_trace_layout_and_figure(results, alg):
     tree, best = results[alg]
     nodes = tree["nodes"]
-    check_layout(nodes, *layered_positions(nodes))
-    fig = layered_tree_figure(tree, best)
-    check_figure_common(tree, best, fig)
+    x, steps = layered_positions(nodes)
+    check_layout(nodes, x, tree_depth(nodes) if alg == "paths" else steps)  # paths re-noise: steps go back up
+    fig = layered_tree_figure(tree, best, algorithm=alg)
+    check_figure_common(tree, best, fig, alg)
+    # the same figure when the algorithm is left to inference from the trace
+    shape = lambda f: [(tr.name, 0 if tr.x is None else len(tr.x)) for tr in f.data]
+    assert shape(layered_tree_figure(tree, best)) == shape(fig)
     fig.to_json()
 
 
-def test_best_of_n_colours_by_score_and_sizes_by_leaves(results):
+def test_best_of_n_colours_by_score_in_one_size(results):
     tree, best = results["best-of-n"]
-    fig = layered_tree_figure(tree, best)
+    fig = layered_tree_figure(tree, best, algorithm="best-of-n")
+    assert np.allclose(layered_positions(tree["nodes"])[0], tree_layout(tree["nodes"], "best-of-n").x)  # tidy
     tr = by_name(fig, "nodes")
     assert tr.marker.colorbar.title.text == "search score"
     scores = np.array([tree["nodes"][i]["score"] for i in tr.customdata], dtype=float)
-    assert np.allclose(np.asarray(tr.marker.color), scores, atol=1e-5)
-    # six independent chains: one leaf under every node, so one size
-    assert len(set(np.asarray(tr.marker.size).tolist())) == 1
+    check_score_colours(tr, scores)
+    assert len(set(np.asarray(tr.marker.size).tolist())) == 1  # independent chains: one size
     finals = by_name(fig, "final")
     assert finals.marker.symbol == "circle-open" and len(finals.x) == sum(nd["status"] == "final" for nd in tree["nodes"])
     # colour="value" on a trace without values: everything grey, nothing coloured
@@ -218,20 +248,35 @@ def test_best_of_n_colours_by_score_and_sizes_by_leaves(results):
     assert "nodes" not in {t.name for t in fig_v.data} and len(by_name(fig_v, "nodes (no value)").x) == len(tree["nodes"])
 
 
+def test_an_unknown_forest_is_sized_by_its_leaves():
+    nodes = [{"id": i, "parent": p, "step": s, "t": 1 - s / 2, "score": float(i), "status": "kept"}
+             for i, (p, s) in enumerate([(None, 0), (0, 1), (0, 1), (1, 2), (1, 2), (2, 2)])]  # fmt: skip
+    fig = layered_tree_figure({"nodes": nodes, "events": []}, algorithm="unknown")
+    tr = by_name(fig, "nodes")
+    size = dict(zip(np.asarray(tr.customdata).tolist(), np.asarray(tr.marker.size).tolist()))
+    assert size[0] > size[1] > size[2] == size[3] == size[4] == size[5]  # 3 leaves > 2 > 1
+    assert rgb_of(by_name(fig, "edges").line.color) == rgb_of(style.NEUTRAL)
+
+
+def rgb_of(c: str) -> tuple:
+    from plotly.colors import hex_to_rgb
+
+    return tuple(hex_to_rgb(c)) if c.startswith("#") else tuple(int(v) for v in c[5:-1].split(",")[:3])
+
+
 def test_tree_search_colours_by_value_and_sizes_by_visits(results):
     tree, best = results["tree"]
     nodes = tree["nodes"]
-    fig = layered_tree_figure(tree, best)
+    fig = layered_tree_figure(tree, best, algorithm="tree")
     tr = by_name(fig, "nodes")
     assert tr.marker.colorbar.title.text == "value"
     ids = np.asarray(tr.customdata)
-    vals = np.array([nodes[i]["value"] for i in ids], dtype=float)
-    assert np.allclose(np.asarray(tr.marker.color), vals, atol=1e-5)
+    check_score_colours(tr, np.array([nodes[i]["value"] for i in ids], dtype=float))
     visits = np.array([nodes[i]["visits"] for i in ids], dtype=float)
     size = np.asarray(tr.marker.size)
     assert len(set(size.tolist())) > 1 and 5 <= size.min() and size.max() <= 18
     assert np.all(np.diff(size[np.argsort(visits, kind="stable")]) >= 0)  # more visits, bigger marker
-    grey = by_name(fig, "nodes (no value)")  # nodes without a value are grey
+    grey = by_name(fig, "nodes (no value)")  # nodes without a value (the rollouts) are grey
     assert all(nodes[i]["value"] is None for i in grey.customdata) and grey.marker.color == "#b0b7bf"
     assert "visits" in grey.text[0] and "value –" in grey.text[0]
     # colour="score" forces the search score
@@ -241,19 +286,19 @@ def test_tree_search_colours_by_value_and_sizes_by_visits(results):
 def test_smc_lineage_and_resampled_markers(results):
     tree, best = results["smc"]
     nodes = tree["nodes"]
-    fig = layered_tree_figure(tree, best)
+    fig = layered_tree_figure(tree, best, algorithm="smc")
     resampled = [nd["id"] for nd in nodes if nd["status"] == "resampled"]
     assert resampled  # the run resampled
     tr = by_name(fig, "resampled")
     assert tr.marker.symbol == STATUS_SYMBOLS["resampled"] and sorted(tr.customdata) == resampled
     # every surviving lineage is connected to a root, edge by edge, in the drawn edges
-    x, depth = layered_positions(nodes)
+    lay = tree_layout(nodes, "smc")
     edges = segments(by_name(fig, "edges"))
     for leaf in [nd["id"] for nd in nodes if nd["status"] in ("final", "best")]:
         path = best_path(nodes, leaf)
         assert nodes[path[0]]["parent"] is None and len(path) == nodes[leaf]["step"] + 1
         for p, c in zip(path, path[1:]):
-            assert (round(x[p], 3), round(depth[p], 3), round(x[c], 3), round(depth[c], 3)) in edges
+            assert (round(lay.x[p], 3), round(lay.y[p], 3), round(lay.x[c], 3), round(lay.y[c], 3)) in edges
     # lineage merges: fewer roots' worth of leaves than particles resampled away
     assert len({best_path(nodes, nd["id"])[0] for nd in nodes if nd["step"] == 10}) < 6
 
@@ -265,6 +310,10 @@ def test_depth_t_axis(results):
     tr = by_name(fig, "nodes")
     ts = np.array([tree["nodes"][i]["t"] for i in tr.customdata])
     assert np.allclose(np.asarray(tr.y), ts, atol=1e-6)
+    for alg in ALGS:  # every layout draws on t too
+        t_fig = layered_tree_figure(*results[alg], depth="t", algorithm=alg)
+        tr = by_name(t_fig, "nodes")
+        assert np.allclose(np.asarray(tr.y), [results[alg][0]["nodes"][i]["t"] for i in tr.customdata], atol=1e-6)
 
 
 def parse_count(text: str) -> int:
@@ -278,7 +327,8 @@ def test_small_max_markers_aggregates_a_real_trace(results):
     cells = [tr for tr in markers(fig) if tr.name.startswith("cells")]
     assert 0 < sum(len(tr.x) for tr in cells) <= 40
     assert sum(parse_count(t) for tr in cells for t in tr.text) == n
-    assert by_name(fig, "cells").marker.colorbar.title.text == "max value"
+    cells = by_name(fig, "cells")
+    assert cells.marker.colorbar.title.text == "max value" and cells.marker.colorscale is not None
 
 
 # ---------------------------------------------------------------- aggregation at 50,000 nodes
@@ -292,7 +342,7 @@ def test_aggregated_50k():
     cells = [tr for tr in markers(fig) if tr.name.startswith("cells")]
     k = sum(len(tr.x) for tr in cells)
     assert 0 < k <= 4000
-    assert fig.layout.title.text == f"Candidate tree (layered · 50,000 nodes in {k:,} cells)"
+    assert fig.layout.title.text == f"Candidate tree (layered · 50,000 nodes in {k:,} cells)"  # no mechanism inferred
     counts = [parse_count(t) for tr in cells for t in tr.text]
     assert sum(counts) == n
     sizes = np.concatenate([np.asarray(tr.marker.size) for tr in cells])
@@ -300,11 +350,11 @@ def test_aggregated_50k():
     # customdata: the cell's best node, inside the cell's step range, colour = its score
     x, depth = layered_positions(nodes)
     tr = by_name(fig, "cells")
-    for cid, text, col in zip(tr.customdata, tr.text, tr.marker.color):
+    for cid, text in zip(tr.customdata, tr.text):
         a, b = text.split("steps ")[1].split(",")[0].split("–")
         assert float(a) <= nodes[cid]["step"] <= float(b)
-        assert col == pytest.approx(nodes[cid]["score"], abs=1e-5)
-        assert f"best score {nodes[cid]['score']:.3g}" in text
+        assert f"best score {style.num(nodes[cid]['score'], 3)}" in text
+    check_score_colours(tr, np.array([nodes[i]["score"] for i in tr.customdata]))
     for t in markers(fig):
         ids = np.asarray(t.customdata)
         assert np.all((ids >= 0) & (ids < n))

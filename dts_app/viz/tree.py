@@ -6,22 +6,12 @@ and returns a :class:`plotly.graph_objects.Figure`.
 
 from __future__ import annotations
 
-from typing import Any
-
 import plotly.graph_objects as go
 
 from ..trace import STATUSES
+from .style import BEST_LINE, STATUS_COLOURS, algorithm_colour, num, rgba, tidy_axes
 
 __all__ = ["STATUS_COLOURS", "best_path", "node_y", "tree_figure"]
-
-STATUS_COLOURS: dict[str, str] = {
-    "kept": "#7f8c9a",
-    "pruned": "#e67e22",
-    "reverted": "#c0392b",
-    "resampled": "#b39ddb",
-    "final": "#2e86de",
-    "best": "#27ae60",
-}
 
 
 def node_y(node: dict) -> float | None:
@@ -44,11 +34,9 @@ def best_path(nodes: list[dict], best_node: int | None) -> list[int]:
     return out[::-1]
 
 
-def _fmt(v: Any) -> str:
-    return "–" if v is None else f"{v:.3g}"
-
-
-def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirevision: str = "tree") -> go.Figure:
+def tree_figure(
+    tree: dict, best_node: int | None = None, x: str = "step", uirevision: str = "tree", *, algorithm: str | None = None
+) -> go.Figure:
     """The candidate tree.
 
     Args:
@@ -57,6 +45,8 @@ def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirev
         best_node: the chosen candidate's node id; its root path is highlighted.
         x: ``"step"`` or ``"t"`` for the horizontal axis.
         uirevision: plotly ``uirevision`` so zoom survives redraws.
+        algorithm: the algorithm that made the trace: edges in its colour (inferred from
+            the trace when None).
 
     Returns:
         A figure with one edge trace, one marker trace per status present and, when
@@ -78,9 +68,12 @@ def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirev
         if p is not None:
             ex += [xs[p], xs[n["id"]], None]
             ey += [ys[p], ys[n["id"]], None]
+    from .layouts import infer_algorithm
+
+    ink = algorithm_colour(algorithm if algorithm is not None else infer_algorithm(nodes, tree.get("events")))
     fig = go.Figure()
     fig.add_trace(
-        go.Scattergl(x=ex, y=ey, mode="lines", line=dict(color="rgba(120,130,140,0.35)", width=1), name="edges", hoverinfo="skip")
+        go.Scattergl(x=ex, y=ey, mode="lines", line=dict(color=rgba(ink, 0.35), width=1), name="edges", hoverinfo="skip")
     )
     path = best_path(nodes, best_node)
     if len(path) > 1:
@@ -89,7 +82,7 @@ def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirev
                 x=[xs[i] for i in path],
                 y=[ys[i] for i in path],
                 mode="lines",
-                line=dict(color=STATUS_COLOURS["best"], width=3),
+                line=dict(color=BEST_LINE, width=3),
                 name="best path",
                 hoverinfo="skip",
             )
@@ -99,8 +92,8 @@ def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirev
         if not ids:
             continue
         text = [
-            f"id {i}<br>t {nodes[i]['t']:.3f}<br>score {_fmt(nodes[i]['score'])}"
-            f"<br>held-out {_fmt(nodes[i]['heldout_score'])}<br>D {_fmt(nodes[i]['D'])}"
+            f"id {i}<br>step {nodes[i]['step']} · t {num(nodes[i]['t'], 3)}<br>search score {num(nodes[i]['score'])}"
+            f"<br>held-out {num(nodes[i]['heldout_score'])}<br>D {num(nodes[i].get('D'))}"
             for i in ids
         ]
         fig.add_trace(
@@ -111,8 +104,9 @@ def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirev
                 name=status,
                 marker=dict(
                     color=STATUS_COLOURS[status],
-                    size=9 if status == "best" else 6,
-                    line=dict(width=1, color="white") if status in ("final", "best") else None,
+                    size=14 if status == "best" else 6,
+                    symbol="star" if status == "best" else "circle",
+                    line=dict(width=1, color=BEST_LINE) if status == "best" else None,
                 ),
                 text=text,
                 hovertemplate="%{text}<extra>" + status + "</extra>",
@@ -125,9 +119,13 @@ def tree_figure(tree: dict, best_node: int | None = None, x: str = "step", uirev
         yaxis_title="search score",
         uirevision=uirevision,
         margin=dict(l=50, r=10, t=40, b=40),
-        legend=dict(orientation="h", y=-0.18),
+        legend=dict(orientation="h", y=-0.18, yanchor="top", font=dict(size=10)),
         height=380,
+        plot_bgcolor="white",
     )
+    fig.update_yaxes(gridcolor="#eceff2", zeroline=False)
+    fig.update_xaxes(gridcolor="#eceff2", zeroline=False)
+    tidy_axes(fig)
     if x == "t":
         fig.update_xaxes(autorange="reversed")
     return fig

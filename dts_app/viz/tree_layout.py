@@ -1,100 +1,51 @@
-"""Layered ("tidy") view of a search trace: depth down the page, one column per path.
+"""The tree view: a search trace laid out to show its algorithm's mechanism.
 
-Layout (:func:`layered_positions`): a node's depth is its ``step``. Leaves take
-consecutive integer slots in depth-first order (children in id order, roots in id
-order) and an internal node sits at the midpoint of its first and last child, so every
-subtree occupies its own x-interval and no edges cross. Ids are ``0..n-1`` with a
-parent's id below its child's, so three linear passes over the ids (leaf counts
-bottom-up, leaf offsets top-down, midpoints bottom-up) replace recursion: a 50,000-deep
-chain costs the same as a bushy tree.
+Layout: :func:`~dts_app.viz.layouts.tree_layout` (rounds for search over paths, the pivot
+chain for zero-order, expansions for tree search, the particles' genealogy for SMC, the
+tidy layered layout otherwise). :func:`layered_positions` is the tidy layout itself: a
+node's depth is its ``step``; leaves take consecutive integer slots in depth-first order
+(children in id order, roots in id order) and an internal node sits at the midpoint of its
+first and last child, so every subtree occupies its own x-interval and no edges cross.
 
-Figure (:func:`layered_tree_figure`): root at the top, edges as one line trace, node
-size from ``visits`` (tree search) or from the number of leaves below, colour from
-``value`` (tree search) or the search ``score``; pruned / reverted / resampled nodes get
-their own symbols, finals an outline, the best node a star on a bold root→best line.
+Figure (:func:`layered_tree_figure`): root at the top; every edge in one faint line trace in
+the algorithm's colour, the mechanism's edges (kept paths, pivots, the expanded tree, the
+finals' lineages) bold in it; node size from ``visits`` (tree search) or from the number of
+leaves below, colour from ``value`` (tree search) or the search ``score`` on the one score
+colour map; pruned / reverted / resampled nodes get their own symbols, finals a black ring,
+the best node a yellow star on a black root→best line.
 
-Aggregation: above ``max_markers`` nodes, nodes are binned into cells (depth bins ×
-x bins, the x resolution the largest that keeps at most ``max_markers`` non-empty
-cells). One marker per cell, sized by its node count and coloured by the cell's best
-value of the colour quantity; its ``customdata`` is that best node's id, so
-click-to-inspect still lands on a real node. Edges become the unique (parent cell →
-child cell) pairs. The best path, and up to a cap of pruned / reverted / resampled
-nodes, are still drawn node by node on top.
+Above ``max_markers`` nodes, nodes are binned into cells (:mod:`dts_app.viz.tree_cells`);
+the best path, and up to a cap of pruned / reverted / resampled nodes, are still drawn node
+by node on top.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import plotly.graph_objects as go
 
 from ..trace import STATUSES
-from .tree import STATUS_COLOURS, best_path
+from .forest import column as _column
+from .forest import parents_of, tidy_x
+from .layouts import TreeLayout, infer_algorithm, tree_layout
+from .style import (
+    BEST_LINE,
+    STATUS_COLOURS,
+    STATUS_SYMBOLS,
+    algorithm_colour,
+    num,
+    rgba,
+    score_colours,
+    tidy_axes,
+)
+from .tree import best_path
+from .tree_cells import cell_traces, marker_trace, segments, sizes
 
 __all__ = ["STATUS_SYMBOLS", "layered_positions", "layered_tree_figure"]
 
-STATUS_SYMBOLS: dict[str, str] = {"pruned": "x", "reverted": "triangle-down", "resampled": "diamond"}
 _SPECIAL = tuple(STATUS_SYMBOLS)
 _GREY = "#b0b7bf"
-_EDGE = "rgba(120,130,140,0.4)"
-_COLOURSCALE = "Viridis"
 _SMIN, _SMAX = 5.0, 18.0
-
-
-def _parents(nodes: list[dict]) -> np.ndarray:
-    return np.fromiter((-1 if nd["parent"] is None else nd["parent"] for nd in nodes), dtype=np.int64, count=len(nodes))
-
-
-def _column(nodes: list[dict], key: str) -> np.ndarray:
-    """A float column, NaN where the node lacks the field."""
-    return np.fromiter(
-        (math.nan if (v := nd.get(key)) is None else v for nd in nodes),
-        dtype=np.float64,
-        count=len(nodes),
-    )
-
-
-def _layout(par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Slot x and leaf count of every node (see module docstring)."""
-    n = len(par)
-    if n == 0:
-        return np.zeros(0), np.zeros(0, dtype=np.int64)
-    if np.any(par >= np.arange(n)):
-        raise ValueError("each node's parent id must be smaller than its own id")
-    kids = np.flatnonzero(par >= 0)
-    first = np.full(n, -1, dtype=np.int64)
-    last = np.full(n, -1, dtype=np.int64)
-    if len(kids):
-        order = kids[np.argsort(par[kids], kind="stable")]  # grouped by parent, ids ascending inside
-        gp = par[order]
-        head = np.r_[True, gp[1:] != gp[:-1]]
-        tail = np.r_[gp[1:] != gp[:-1], True]
-        first[gp[head]] = order[head]
-        last[gp[tail]] = order[tail]
-    p = par.tolist()
-    cnt = (first < 0).astype(np.int64).tolist()
-    for i in range(n - 1, 0, -1):  # leaf counts, bottom-up
-        if p[i] >= 0:
-            cnt[p[i]] += cnt[i]
-    start = [0] * n
-    nxt = [0] * n
-    off = 0
-    for i in range(n):  # first leaf slot of each subtree, top-down
-        q = p[i]
-        if q < 0:
-            s = off
-            off += cnt[i]
-        else:
-            s = nxt[q]
-            nxt[q] = s + cnt[i]
-        start[i] = s
-        nxt[i] = s
-    f, la = first.tolist(), last.tolist()
-    x = [0.0] * n
-    for i in range(n - 1, -1, -1):  # midpoints, bottom-up
-        x[i] = float(start[i]) if f[i] < 0 else 0.5 * (x[f[i]] + x[la[i]])
-    return np.asarray(x), np.asarray(cnt, dtype=np.int64)
 
 
 def layered_positions(nodes: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -108,80 +59,74 @@ def layered_positions(nodes: list[dict]) -> tuple[np.ndarray, np.ndarray]:
         ``(x, depth)``: float arrays of length ``len(nodes)``; x is the slot (leaves at
         consecutive integers), depth the node's step.
     """
-    x, _ = _layout(_parents(nodes))
+    x, _ = tidy_x(parents_of(nodes))
     return x, _column(nodes, "step")
-
-
-def _fmt(v: float) -> str:
-    return "–" if v != v else f"{v:.3g}"
 
 
 def _hover(nodes: list[dict], ids) -> list[str]:
     out = []
     for i in ids:
         nd = nodes[i]
-        sc, ho, va, vi = nd.get("score"), nd.get("heldout_score"), nd.get("value"), nd.get("visits")
+        vi = nd.get("visits")
         out.append(
-            f"id {i} · {nd.get('status', 'kept')}<br>step {nd['step']} · t {float(nd['t']):.3f}"
-            f"<br>search score {'–' if sc is None else f'{sc:.3g}'}<br>held-out {'–' if ho is None else f'{ho:.3g}'}"
-            f"<br>value {'–' if va is None else f'{va:.3g}'} · visits {'–' if vi is None else vi}"
+            f"id {i} · {nd.get('status', 'kept')}<br>step {nd['step']} · t {num(float(nd['t']), 3)}"
+            f"<br>search score {num(nd.get('score'))}<br>held-out {num(nd.get('heldout_score'))}"
+            f"<br>value {num(nd.get('value'))} · visits {'–' if vi is None else vi}"
         )
     return out
 
 
-def _segments(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Line coordinates a→b, None between segments (object arrays: JSON nulls)."""
-    m = len(ax)
-    ex = np.full(3 * m, None, dtype=object)
-    ey = np.full(3 * m, None, dtype=object)
-    ex[0::3], ex[1::3] = np.round(ax, 3).tolist(), np.round(bx, 3).tolist()
-    ey[0::3], ey[1::3] = np.round(ay, 4).tolist(), np.round(by, 4).tolist()
-    return ex, ey
+def _mechanism_traces(lay: TreeLayout, par: np.ndarray, colour: str) -> list:
+    """The layout's bold edges, links (arcs, root joins) and rules as line traces."""
+    out: list = []
+    if lay.highlight is not None and lay.highlight.any():
+        kids = np.flatnonzero(lay.highlight & (par >= 0))
+        ex, ey = segments(lay.x[par[kids]], lay.y[par[kids]], lay.x[kids], lay.y[kids])
+        out.append(
+            go.Scattergl(x=ex, y=ey, mode="lines", line=dict(color=colour, width=2), name=lay.highlight_name, hoverinfo="skip")
+        )
+    if lay.links is not None and lay.links[0]:
+        line = dict(color=rgba(colour, 0.7), width=1.2, shape="spline" if lay.links_spline else "linear")
+        out.append(go.Scatter(x=lay.links[0], y=lay.links[1], mode="lines", line=line, name=lay.links_name, hoverinfo="skip"))
+    if lay.rules:
+        lo, hi = float(np.min(lay.x)) - 0.5, float(np.max(lay.x)) + 0.5
+        rx = [v for _ in lay.rules for v in (lo, hi, None)]
+        ry = [v for r in lay.rules for v in (r, r, None)]
+        out.append(
+            go.Scatter(
+                x=rx, y=ry, mode="lines", line=dict(color="#7b8794", width=1, dash="dot"), name=lay.rules_name, hoverinfo="skip"
+            )
+        )
+    return out
 
 
-def _sizes(w: np.ndarray, lo: float = _SMIN, hi: float = _SMAX) -> np.ndarray:
-    """Marker sizes ∝ √w, between ``lo`` and ``hi`` px (w ≥ 0)."""
-    top = float(np.max(w)) if len(w) else 0.0
-    if top <= 0:
-        return np.full(len(w), lo)
-    return np.round(lo + (hi - lo) * np.sqrt(w / top), 1)
-
-
-def _cells(xr: np.ndarray, dr: np.ndarray, n_depth: int, max_markers: int) -> np.ndarray:
-    """Cell index (dense, 0..k-1) of every node: depth bins × the most x bins that keep
-    at most ``max_markers`` non-empty cells (binary search on the x resolution)."""
-    db = max(1, min(n_depth, max(math.isqrt(max_markers), max_markers // 16)))  # 4,000 markers: up to 250 rows
-    drow = dr * db // n_depth
-    span = float(xr.max() - xr.min()) or 1.0
-    xn = (xr - xr.min()) / span
-
-    def key(xb: int) -> np.ndarray:
-        return drow * xb + np.minimum((xn * xb).astype(np.int64), xb - 1)
-
-    lo, hi = 1, max(1, int(span) + 1)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if len(np.unique(key(mid))) <= max_markers:
-            lo = mid
-        else:
-            hi = mid - 1
-    return np.unique(key(lo), return_inverse=True)[1]
-
-
-def _marker_trace(name, x, y, ids, text, **marker) -> go.Scattergl:
-    """Markers with node-id customdata (float32 / int32 arrays keep the JSON small)."""
-    f32 = lambda v: np.asarray(v, dtype=np.float32)
-    marker = {k: f32(v) if isinstance(v, np.ndarray) else v for k, v in marker.items()}
-    return go.Scattergl(
-        x=f32(x),
-        y=f32(y),
-        mode="markers",
-        name=name,
-        marker=marker,
-        customdata=np.asarray(ids, dtype=np.int32),
-        text=text,
-        hovertemplate="%{text}<extra></extra>",
-    )
+def _decorate(fig: go.Figure, lay: TreeLayout) -> None:
+    """Bands (shaded, named at the left) and text labels of the layout."""
+    for k, (a, b, name) in enumerate(lay.bands):
+        fig.add_shape(
+            type="rect", xref="paper", x0=0, x1=1, yref="y", y0=a, y1=b, line_width=0, layer="below",
+            fillcolor="rgba(0,0,0,0.045)" if k % 2 == 0 else "rgba(0,0,0,0)",
+        )  # fmt: skip
+        if not name:
+            continue
+        fig.add_annotation(
+            x=0, xref="paper", y=0.5 * (a + b), yref="y", text=name, showarrow=False, xanchor="left",
+            font=dict(size=9, color="#4a4f55"), bgcolor="rgba(255,255,255,0.6)",
+        )  # fmt: skip
+    if lay.labels:
+        fig.add_trace(
+            go.Scatter(
+                x=[v[0] for v in lay.labels],
+                y=[v[1] for v in lay.labels],
+                text=[v[2] for v in lay.labels],
+                mode="text",
+                textposition="top right" if lay.algorithm == "tree" else "middle center",
+                textfont=dict(size=9 if lay.algorithm == "tree" else 10, color="#333"),
+                name=lay.labels_name,
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
 
 
 def layered_tree_figure(
@@ -191,8 +136,11 @@ def layered_tree_figure(
     depth: str = "step",
     max_markers: int = 4000,
     uirevision: str = "tree",
+    *,
+    algorithm: str | None = None,
 ) -> go.Figure:
-    """The search trace as a layered tree (root at the top), aggregated when large.
+    """The search trace as a tree (root at the top) laid out by its algorithm, aggregated
+    when large.
 
     Args:
         tree: ``Trace.to_dict()``-like ``{"nodes": [...], "events": [...]}``.
@@ -203,6 +151,9 @@ def layered_tree_figure(
         depth: vertical axis, ``"step"`` or ``"t"``.
         max_markers: above this many nodes, cells replace nodes (see module docstring).
         uirevision: plotly ``uirevision`` so zoom survives redraws.
+        algorithm: the registry name of the algorithm that made the trace: its layout and
+            its colour (:func:`~dts_app.viz.style.algorithm_colour`); inferred from the
+            trace when None.
 
     Returns:
         A figure; every marker's ``customdata`` is a node id.
@@ -211,9 +162,11 @@ def layered_tree_figure(
         raise ValueError(f"colour must be auto/value/score and depth step/t, got {colour!r}, {depth!r}")
     nodes = tree["nodes"]
     n = len(nodes)
-    par = _parents(nodes)
-    x, leaves = _layout(par)
-    y = _column(nodes, depth)
+    par = parents_of(nodes)
+    alg = algorithm if algorithm is not None else infer_algorithm(nodes, tree.get("events"))
+    lay = tree_layout(nodes, alg, depth)
+    x, y = lay.x, lay.y
+    ink = algorithm_colour(alg)
     code = {s: k for k, s in enumerate(STATUSES)}
     st = np.fromiter((code.get(nd.get("status"), 0) for nd in nodes), dtype=np.int64, count=n)
     vals = _column(nodes, "value")
@@ -222,86 +175,55 @@ def layered_tree_figure(
     q = vals if colour == "value" else _column(nodes, "score")
     qname = "value" if colour == "value" else "search score"
     have = ~np.isnan(q)
-    crange = dict(cmin=float(q[have].min()), cmax=float(q[have].max())) if have.any() else {}
+    u, cmark = score_colours(q)
+    bar = dict(title=dict(text=qname), thickness=12, **cmark.pop("colorbar", {}))
     if best_node is None and (b := np.flatnonzero(st == code["best"])).size:
         best_node = int(b[0])
     path = np.asarray(best_path(nodes, best_node), dtype=np.int64)
 
     fig = go.Figure()
     aggregated = n > max_markers
+    edge_ink = rgba(ink, 0.3)
     if not aggregated:
         kids = np.flatnonzero(par >= 0)
-        ex, ey = _segments(x[par[kids]], y[par[kids]], x[kids], y[kids])
-        fig.add_trace(go.Scattergl(x=ex, y=ey, mode="lines", line=dict(color=_EDGE, width=1), name="edges", hoverinfo="skip"))
-    else:
-        steps = _column(nodes, "step")
-        levels, drank = np.unique(y, return_inverse=True)
-        cell = _cells(x, drank, len(levels), max_markers)
-        k = int(cell.max()) + 1
-        count = np.bincount(cell, minlength=k)
-        cx = np.bincount(cell, weights=x, minlength=k) / count
-        cy = np.bincount(cell, weights=y, minlength=k) / count
-        qv = np.where(have, q, -np.inf)
-        order = np.lexsort((-qv, cell))  # by cell, best quantity first
-        heads = np.r_[0, np.flatnonzero(np.diff(cell[order])) + 1]
-        best_id = order[heads]
-        cq = qv[best_id]
-        smin = np.minimum.reduceat(steps[order], heads)
-        smax = np.maximum.reduceat(steps[order], heads)
-        stc = np.bincount(cell * len(STATUSES) + st, minlength=k * len(STATUSES)).reshape(k, len(STATUSES))
-        kids = np.flatnonzero(par >= 0)
-        pairs = np.unique(cell[par[kids]] * k + cell[kids])
-        a, b = pairs // k, pairs % k
-        a, b = a[a != b], b[a != b]
-        ex, ey = _segments(cx[a], cy[a], cx[b], cy[b])
-        fig.add_trace(go.Scattergl(x=ex, y=ey, mode="lines", line=dict(color=_EDGE, width=1), name="edges", hoverinfo="skip"))
-        short = "best value" if colour == "value" else "best score"
-        text = [
-            f"{count[c]:,} nodes, steps {smin[c]:g}–{smax[c]:g}, {short} {_fmt(cq[c]) if cq[c] > -np.inf else '–'}"
-            f"<br>statuses " + ", ".join(f"{s} {stc[c, j]:,}" for j, s in enumerate(STATUSES) if stc[c, j])
-            for c in range(k)
-        ]
-        text = np.asarray(text, dtype=object)
-        size = _sizes(count.astype(float), 4.0, 14.0)  # dense grid: smaller than node markers
-        ok = np.isfinite(cq)
-        if ok.any():
-            fig.add_trace(
-                _marker_trace(
-                    "cells",
-                    cx[ok],
-                    cy[ok],
-                    best_id[ok],
-                    text[ok],
-                    size=size[ok],
-                    color=cq[ok],
-                    colorscale=_COLOURSCALE,
-                    colorbar=dict(title=dict(text=f"max {qname}"), thickness=12),
-                    line=dict(width=0),
-                    **crange,
-                )
+        ex, ey = segments(x[par[kids]], y[par[kids]], x[kids], y[kids])
+        fig.add_trace(
+            go.Scattergl(
+                x=ex, y=ey, mode="lines", line=dict(color=edge_ink, width=1), name="edges", hoverinfo="skip", showlegend=False
             )
-        if (~ok).any():
-            fig.add_trace(
-                _marker_trace(f"cells (no {colour})", cx[~ok], cy[~ok], best_id[~ok], text[~ok], size=size[~ok], color=_GREY)
-            )
-
-    if not aggregated:
-        has_visits = any(nd.get("visits") is not None for nd in nodes)
-        size = _sizes(np.nan_to_num(_column(nodes, "visits")) if has_visits else leaves.astype(float))
+        )
+        for tr in _mechanism_traces(lay, par, ink):
+            fig.add_trace(tr)
+        # size: visits (tree search), leaves below (a forest of unknown origin), else one size
+        if any(nd.get("visits") is not None for nd in nodes):
+            w = np.nan_to_num(_column(nodes, "visits"))
+        elif lay.algorithm is None:
+            w = tidy_x(par)[1].astype(float)
+        else:
+            w = np.zeros(n)
+        size = sizes(w, _SMIN if len(np.unique(x)) <= 80 else 4.0, _SMAX)
         text = np.asarray(_hover(nodes, range(n)), dtype=object)
         main = ~np.isin(st, [code[s] for s in _SPECIAL])
         for name, sel, marker in (
             (
                 "nodes",
                 main & have,
-                dict(color=q, colorscale=_COLOURSCALE, colorbar=dict(title=dict(text=qname), thickness=12), **crange),
+                dict(color=u, colorbar=bar, **cmark),
             ),
             (f"nodes (no {colour})", main & ~have, dict(color=_GREY)),
         ):
             ids = np.flatnonzero(sel)
             if len(ids):
                 m = {key: (v[ids] if isinstance(v, np.ndarray) else v) for key, v in marker.items()}
-                fig.add_trace(_marker_trace(name, x[ids], y[ids], ids, text[ids], size=size[ids], line=dict(width=0), **m))
+                tr = marker_trace(name, x[ids], y[ids], ids, text[ids], size=size[ids], line=dict(width=0), **m)
+                tr.showlegend = name != "nodes"  # the colour bar stands for them
+                fig.add_trace(tr)
+    else:
+        traces, k = cell_traces(
+            par, x, y, _column(nodes, "step"), st, q, u, qname, {**cmark, "colorbar": bar}, max_markers, edge_ink
+        )  # fmt: skip
+        for tr in traces:
+            fig.add_trace(tr)
     cap = max(1, max_markers // 8)
     for s in _SPECIAL:
         ids = np.flatnonzero(st == code[s])
@@ -313,7 +235,7 @@ def layered_tree_figure(
             ids = ids[np.linspace(0, len(ids) - 1, cap).round().astype(np.int64)]
         sz = 7.0 if aggregated else np.maximum(size[ids], 7.0)
         fig.add_trace(
-            _marker_trace(
+            marker_trace(
                 name, x[ids], y[ids], ids, _hover(nodes, ids), size=sz, color=STATUS_COLOURS[s], symbol=STATUS_SYMBOLS[s]
             )
         )
@@ -321,7 +243,7 @@ def layered_tree_figure(
         ids = np.flatnonzero(st == code["final"])
         if len(ids):
             fig.add_trace(
-                _marker_trace(
+                marker_trace(
                     "final",
                     x[ids],
                     y[ids],
@@ -330,7 +252,7 @@ def layered_tree_figure(
                     size=size[ids] + 4,
                     color=STATUS_COLOURS["final"],
                     symbol="circle-open",
-                    line=dict(width=2, color=STATUS_COLOURS["final"]),
+                    line=dict(width=1.5, color=STATUS_COLOURS["final"]),
                 )
             )
     if len(path) > 1:
@@ -339,7 +261,7 @@ def layered_tree_figure(
                 x=x[path].astype(np.float32),
                 y=y[path].astype(np.float32),
                 mode="lines",
-                line=dict(color=STATUS_COLOURS["best"], width=4),
+                line=dict(color=BEST_LINE, width=3.5),
                 name="best path",
                 customdata=path.astype(np.int32),
                 hoverinfo="skip",
@@ -347,7 +269,7 @@ def layered_tree_figure(
         )
     if best_node is not None:
         fig.add_trace(
-            _marker_trace(
+            marker_trace(
                 "best",
                 [x[best_node]],
                 [y[best_node]],
@@ -356,22 +278,27 @@ def layered_tree_figure(
                 size=18,
                 color=STATUS_COLOURS["best"],
                 symbol="star",
-                line=dict(width=1, color="white"),
+                line=dict(width=1.2, color=BEST_LINE),
             )
         )
-
-    title = f"Candidate tree (layered · {n:,} nodes" + (f" in {k:,} cells)" if aggregated else ")")
+    _decorate(fig, lay)
+    head = f"Candidate tree (layered · {n:,} nodes" + (f" in {k:,} cells)" if aggregated else ")")
+    title = head + (f"<br><sup>{lay.subtitle}</sup>" if lay.subtitle else "")
     fig.update_layout(
         title=dict(text=title, font=dict(size=14)),
         uirevision=uirevision,
         height=420,
-        margin=dict(l=50, r=10, t=36, b=30),
-        legend=dict(orientation="h", y=-0.08, yanchor="top"),
+        margin=dict(l=50, r=10, t=52 if lay.subtitle else 36, b=30),
+        legend=dict(orientation="h", y=-0.08, yanchor="top", font=dict(size=10)),
         hovermode="closest",
+        plot_bgcolor="white",
     )
-    fig.update_xaxes(title=dict(text="paths", standoff=2), showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(
-        title="step (noise → data)" if depth == "step" else "t",
-        autorange="reversed" if depth == "step" else True,  # root (step 0, t = 1) on top
-    )
+    fig.update_xaxes(title=dict(text=lay.x_title, standoff=2), showticklabels=False, showgrid=False, zeroline=False)
+    yaxis = dict(
+        title=lay.y_title, autorange="reversed" if lay.y_reversed else True, gridcolor="#eceff2", zeroline=False
+    )  # root (step 0, t = 1) on top
+    if lay.y_ticks is not None:
+        yaxis.update(tickmode="array", tickvals=lay.y_ticks[0], ticktext=lay.y_ticks[1])
+    fig.update_yaxes(**yaxis)
+    tidy_axes(fig)
     return fig
