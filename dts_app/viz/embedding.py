@@ -21,8 +21,20 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from .style import (
+    BEST_LINE,
+    OBSTACLE,
+    REGION_FILL,
+    REGION_LINE,
+    STATUS_COLOURS,
+    T_SCALE,
+    algorithm_colour,
+    num,
+    rgba,
+    tidy_axes,
+)
 from .trajectories import leaf_paths
-from .tree import STATUS_COLOURS
+from .tree import best_path
 
 __all__ = [
     "pca_fit",
@@ -43,8 +55,6 @@ MAX_REGION_OBSTACLES = 16
 # first two principal axes, the rest in seeded random directions.
 REGION_POINTS = 96
 REGION_CIRCLE = 32
-REGION_FILL = "rgba(192,57,43,0.12)"
-REGION_LINE = "rgba(192,57,43,0.55)"
 
 
 def pca_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,6 +232,8 @@ def embedding_figure(
     *,
     regions: bool = True,
     max_regions: int = MAX_REGION_OBSTACLES,
+    algorithm: str | None = None,
+    best_node: int | None = None,
 ) -> tuple[go.Figure, str]:
     """2-D embedding of the nodes' x̂0 with paths, obstacles, Q* regions and within-Q* points.
 
@@ -235,11 +247,17 @@ def embedding_figure(
             dimension) as translucent polygons, projected through the nodes' map; the other
             centres keep only their ×.
         max_regions: cap on the regions drawn.
+        algorithm: the algorithm that made the trace: the paths in its colour (inferred
+            from the trace when None).
+        best_node: the chosen candidate's node id: its root path is drawn (``best path``)
+            and the node starred (``best``).
 
     Returns:
-        ``(figure, method actually used)``. Traces: ``paths``, ``nodes``, ``finals``,
-        ``Q* region`` (one per drawn centre, one legend entry), ``within Q* (original
-        space)`` and ``obstacles`` where present.
+        ``(figure, method actually used)``. Traces: ``paths``, ``nodes`` (coloured by t on
+        :data:`~dts_app.viz.style.T_SCALE`), ``finals``, ``Q* region`` (one per drawn
+        centre, one legend entry), ``within Q* (original space)``, ``obstacles``, ``best
+        path`` and ``best`` where present. Both axes have one scale (a PCA keeps distances,
+        so a round region stays round).
     """
     nodes = [n for n in tree["nodes"] if n.get("x0") is not None]
     fig = go.Figure()
@@ -267,6 +285,9 @@ def embedding_figure(
         proj = [(b - mean) @ axes for b in bounds]
     for tr in _region_traces(proj, drawn, x.shape[1]):
         fig.add_trace(tr)
+    from .layouts import infer_algorithm
+
+    ink = algorithm_colour(algorithm if algorithm is not None else infer_algorithm(tree["nodes"], tree.get("events")))
     row = {n["id"]: i for i, n in enumerate(nodes)}
     px: list = []
     py: list = []
@@ -275,7 +296,7 @@ def embedding_figure(
         px += list(y[idx, 0]) + [None]
         py += list(y[idx, 1]) + [None]
     fig.add_trace(
-        go.Scattergl(x=px, y=py, mode="lines", name="paths", line=dict(color="rgba(60,60,60,0.35)", width=1), hoverinfo="skip")
+        go.Scattergl(x=px, y=py, mode="lines", name="paths", line=dict(color=rgba(ink, 0.5), width=1), hoverinfo="skip")
     )
     fig.add_trace(
         go.Scattergl(
@@ -283,9 +304,20 @@ def embedding_figure(
             y=y[:, 1],
             mode="markers",
             name="nodes",
-            marker=dict(color=[n["t"] for n in nodes], colorscale="Viridis", size=5, colorbar=dict(title="t", len=0.6)),
-            text=[f"id {n['id']} t {n['t']:.2f}" for n in nodes],
-            hoverinfo="text",
+            marker=dict(
+                color=[n["t"] for n in nodes],
+                colorscale=T_SCALE,
+                cmin=0.0,
+                cmax=1.0,
+                size=5,
+                colorbar=dict(title="t", len=0.6, tickvals=[0, 0.5, 1], ticktext=["0 data", "0.5", "1 noise"]),
+            ),
+            text=[
+                f"id {n['id']} · step {n.get('step', '–')} · t {num(n['t'], 3)}<br>search score {num(n.get('score'))}"
+                for n in nodes
+            ],
+            customdata=[n["id"] for n in nodes],
+            hovertemplate="%{text}<extra></extra>",
         )
     )
     fin = [i for i, n in enumerate(nodes) if n["status"] in ("final", "best")]
@@ -297,6 +329,9 @@ def embedding_figure(
                 mode="markers",
                 name="finals",
                 marker=dict(color=STATUS_COLOURS["final"], size=8, symbol="circle-open", line=dict(width=2)),
+                customdata=[nodes[i]["id"] for i in fin],
+                text=[f"id {nodes[i]['id']}<br>search score {num(nodes[i].get('score'))}" for i in fin],
+                hovertemplate="%{text}<extra>final</extra>",
             )
         )
     inside = within_q(x, geometry)
@@ -307,13 +342,43 @@ def embedding_figure(
                 y=y[inside, 1],
                 mode="markers",
                 name="within Q* (original space)",
-                marker=dict(color="rgba(192,57,43,0.8)", size=9, symbol="circle-open", line=dict(width=2)),
+                marker=dict(color=rgba(OBSTACLE, 0.8), size=9, symbol="circle-open", line=dict(width=2)),
+                hoverinfo="skip",
             )
         )
     if ey is not None:
         fig.add_trace(
             go.Scatter(
-                x=ey[:, 0], y=ey[:, 1], mode="markers", name="obstacles", marker=dict(symbol="x", size=12, color="#c0392b")
+                x=ey[:, 0],
+                y=ey[:, 1],
+                mode="markers",
+                name="obstacles",
+                marker=dict(symbol="x", size=12, color=OBSTACLE),
+                text=[g.get("label") or "obstacle" for g in geo],
+                hovertemplate="%{text}<extra>obstacle</extra>",
+            )
+        )
+    path = [row[i] for i in best_path(tree["nodes"], best_node) if i in row] if best_node is not None else []
+    if path:
+        fig.add_trace(
+            go.Scatter(
+                x=y[path, 0],
+                y=y[path, 1],
+                mode="lines",
+                name="best path",
+                line=dict(color=BEST_LINE, width=2.5),
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scattergl(
+                x=y[path[-1:], 0],
+                y=y[path[-1:], 1],
+                mode="markers",
+                name="best",
+                marker=dict(symbol="star", size=15, color=STATUS_COLOURS["best"], line=dict(width=1.2, color=BEST_LINE)),
+                customdata=[best_node],
+                hovertemplate=f"id {best_node}<extra>best</extra>",
             )
         )
     fig.update_layout(
@@ -321,6 +386,12 @@ def embedding_figure(
         uirevision=uirevision,
         height=420,
         margin=dict(l=40, r=10, t=40, b=40),
-        legend=dict(orientation="h", y=-0.15),
+        legend=dict(orientation="h", y=-0.2, yanchor="top", font=dict(size=10)),
+        plot_bgcolor="white",
     )
+    axis = "PC" if used == "pca" else "UMAP"
+    fig.update_xaxes(title_text=f"{axis} 1", gridcolor="#eceff2", zeroline=False)
+    # one scale on both axes: a PCA keeps distances, so a round Q* region is drawn round
+    fig.update_yaxes(title_text=f"{axis} 2", gridcolor="#eceff2", zeroline=False, scaleanchor="x", scaleratio=1)
+    tidy_axes(fig)
     return fig, used

@@ -31,6 +31,8 @@ def potential_figure(etas=(0.25, 1.0, 4.0), q_star: float = 1.0, floor_fraction:
         template="plotly_white",
         margin=dict(l=60, r=20, t=60, b=60),
     )
+    fig.update_xaxes(hoverformat=",.4~g")
+    fig.update_yaxes(hoverformat=",.4~g")
     return fig
 
 
@@ -48,6 +50,9 @@ def field_figure(scan: dict):
             e = [r[f"{key}_se"] or 0.0 for r in rows]
             fig.add_scatter(x=x, y=y, error_y=dict(type="data", array=e), mode="lines+markers",
                             name=f"Q* = {q:g}", legendgroup=str(q), showlegend=col == 1, row=1, col=col)  # fmt: skip
-    fig.update_xaxes(title_text="η: repulsion strength")
+    fig.update_xaxes(title_text="η: repulsion strength", hoverformat=",.4~g")
+    fig.update_yaxes(title_text="collision rate", row=1, col=1)
+    fig.update_yaxes(title_text="best search score", row=1, col=2)
+    fig.update_yaxes(hoverformat=",.4~g")
     fig.update_layout(title=f"Obstacle field scan ({scan['avoid']}, {scan['seeds']} seeds)", template="plotly_white")
     return fig

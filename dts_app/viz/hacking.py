@@ -21,6 +21,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from .style import BEST_LINE, HELDOUT_COLOUR, STATUS_COLOURS, algorithm_colour, rgba, tidy_axes
+
 __all__ = [
     "spearman",
     "hacking_summary",
@@ -216,8 +218,12 @@ def _wrap(text: str, width: int = 70) -> str:
     return "<br>".join(lines)
 
 
-def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
+def hacking_figure(summary: dict, uirevision: str = "hacking", *, algorithm: str | None = None) -> go.Figure:
     """Two panels from :func:`hacking_summary`, titled with :func:`hacking_verdict`.
+
+    The candidates and the pick's search score are in the algorithm's colour (neutral
+    without ``algorithm``), held-out scores dark grey, the chosen candidate a yellow star as
+    in every view.
 
     Left: search score (x) vs held-out score (y) per candidate (``candidates``), the chosen
     one as a star (``chosen``). Right: along the budget, the pick's search score (left y
@@ -242,6 +248,7 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
             showarrow=False,
         ),
     ]
+    ink = algorithm_colour(algorithm)
     verdict = hacking_verdict(summary)
     n = summary["n"]
     if n == 0:
@@ -255,7 +262,7 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                 y=[h[i] for i in pts],
                 mode="markers",
                 name="candidates",
-                marker=dict(size=7, color="#2c7fb8", opacity=0.75),
+                marker=dict(size=7, color=rgba(ink, 0.75)),
                 text=[f"node {ids[i]}<br>search {s[i]:.4g}<br>held-out {h[i]:.4g}" for i in pts],
                 hoverinfo="text",
             ),
@@ -272,7 +279,7 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                 y=[h[c]],
                 mode="markers",
                 name="chosen",
-                marker=dict(symbol="star", size=16, color="#f1c40f", line=dict(color="#7f6000", width=1)),
+                marker=dict(symbol="star", size=16, color=STATUS_COLOURS["best"], line=dict(color=BEST_LINE, width=1.2)),
                 text=[f"chosen: node {ids[c]}<br>search {s[c]:.4g}<br>held-out {h[c]:.4g}"],
                 hoverinfo="text",
             ),
@@ -285,8 +292,9 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                 y=b["score"],
                 mode="lines+markers" if n <= 64 else "lines",
                 name="pick: search score",
-                line=dict(color="#2c7fb8", shape="hv"),
+                line=dict(color=ink, shape="hv"),
                 text=[f"node {ids[p]}" for p in b["pick"]],
+                hovertemplate="pick: %{text}<br>%{x:,.0f} " + b["unit"] + "<br>search score %{y:.4g}<extra></extra>",
                 xaxis="x2",
                 yaxis="y2",
             ),
@@ -298,8 +306,9 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                     y=b["heldout"],
                     mode="lines+markers" if n <= 64 else "lines",
                     name="pick: held-out",
-                    line=dict(color="#c0392b", shape="hv"),
+                    line=dict(color=HELDOUT_COLOUR, shape="hv"),
                     text=[f"node {ids[p]}" for p in b["pick"]],
+                    hovertemplate="pick: %{text}<br>%{x:,.0f} " + b["unit"] + "<br>held-out %{y:.4g}<extra></extra>",
                     xaxis="x2",
                     yaxis="y3",
                 ),
@@ -310,7 +319,8 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
                     y=b["oracle"],
                     mode="lines",
                     name="oracle pick: held-out",
-                    line=dict(color="#c0392b", dash="dash", width=1, shape="hv"),
+                    line=dict(color=HELDOUT_COLOUR, dash="dash", width=1, shape="hv"),
+                    hovertemplate="%{x:,.0f} " + b["unit"] + "<br>best held-out so far %{y:.4g}<extra></extra>",
                     xaxis="x2",
                     yaxis="y3",
                 ),
@@ -321,14 +331,16 @@ def hacking_figure(summary: dict, uirevision: str = "hacking") -> go.Figure:
             xaxis=dict(domain=[0.0, 0.42], title=dict(text="search score")),
             yaxis=dict(title=dict(text="held-out score")),
             xaxis2=dict(domain=[0.58, 1.0], anchor="y2", title=dict(text=b["unit"])),
-            yaxis2=dict(anchor="x2", title=dict(text="search score of the pick")),
+            yaxis2=dict(anchor="x2", title=dict(text="pick's search score")),
             yaxis3=dict(anchor="x2", overlaying="y2", side="right", title=dict(text="held-out score")),
             annotations=notes,
-            title=dict(text=_wrap(verdict), font=dict(size=13)),
+            title=dict(text=_wrap(verdict, 56), font=dict(size=13)),
             uirevision=uirevision,
             height=420,
             margin=dict(l=50, r=50, t=95, b=40),
-            legend=dict(orientation="h", y=-0.2),
+            legend=dict(orientation="h", y=-0.2, yanchor="top", font=dict(size=10)),
+            template="plotly_white",
         ),
     )
+    tidy_axes(fig)
     return fig

@@ -1,6 +1,18 @@
-"""The ledger as a table: denoiser NFEs, decoder and verifier calls, reverts."""
+"""The ledger as a table (denoiser NFEs, decoder and verifier calls, reverts) and the
+budget views: this run's best score against NFEs (over a stored sweep) and compare mode's
+curves. ``this run`` is black, so it never repeats an algorithm's colour."""
 
 from __future__ import annotations
+
+from .style import (
+    THIS_RUN_COLOUR,
+    algorithm_colour,
+    algorithm_style,
+    legend_rank,
+    num,
+    set_log_axis,
+    tidy_axes,
+)
 
 __all__ = ["ledger_rows", "anytime_figure", "compare_budget_figure"]
 
@@ -15,65 +27,134 @@ def ledger_rows(ledger: dict, metrics: dict | None = None) -> list[list]:
     return rows
 
 
-def anytime_figure(curve: list[tuple[int, float]], sweep=None, uirevision: str = "budget"):
+def anytime_figure(curve: list[tuple[int, float]], sweep=None, uirevision: str = "budget", *, algorithm: str | None = None):
     """Best score so far against NFEs spent in this run (and a sweep figure's traces when
     ``sweep`` is a plotly Figure from :mod:`dts_app.viz.scaling`).
 
     Args:
         curve: ``[(denoiser NFEs, best score so far)]`` from the run's snapshots.
-        sweep: optional figure whose traces are copied in.
+        sweep: optional figure whose traces are copied in (their own colours: one per
+            algorithm); the NFE axis is then logarithmic, ticked at the budgets.
+        algorithm: the run's algorithm: named in the hover, and its sweep curve is drawn
+            wider so the two are easy to compare.
+
+    Returns:
+        A figure whose last trace is ``this run`` (black, a step line).
     """
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    xs: list[float] = []
     if sweep is not None:
         for tr in sweep.data:
             fig.add_trace(tr)
-        fig.update_xaxes(type="log")
+            xs += [v for v in (tr.x or ()) if v is not None]
+            if algorithm is not None and tr.name == algorithm:
+                fig.data[-1].line.width = 3.5
     pts = [(n, s) for n, s in curve if s is not None]
+    xs += [n for n, _ in pts]
+    who = f" ({algorithm})" if algorithm else ""
     fig.add_trace(
         go.Scatter(
             x=[n for n, _ in pts],
             y=[s for _, s in pts],
             mode="lines+markers",
             name="this run",
-            line=dict(shape="hv", color="#27ae60"),
+            line=dict(shape="hv", color=THIS_RUN_COLOUR, width=2.5),
+            marker=dict(size=5, color=THIS_RUN_COLOUR),
+            legendrank=1,
+            hovertemplate="%{x:,.0f} NFEs<br>best so far %{y:.4g}<extra>this run" + who + "</extra>",
         )
     )
     fig.update_layout(
         title="Best score vs NFEs" + (" (stored sweep: mean ± s.e.)" if sweep is not None else ""),
-        xaxis_title="denoiser NFEs",
+        xaxis_title="denoiser NFEs" + (" (log scale)" if sweep is not None else ""),
         yaxis_title="best search score",
         uirevision=uirevision,
         height=420,
         margin=dict(l=50, r=10, t=40, b=40),
-        legend=dict(orientation="v", x=1.02, y=1, font=dict(size=10)),
+        legend=dict(orientation="h", y=-0.18, yanchor="top", font=dict(size=10)),
+        template="plotly_white",
     )
+    if sweep is not None:
+        set_log_axis(fig, xs)
+        _focus(fig)
+    tidy_axes(fig)
     return fig
 
 
-COMPARE_COLOURS = ("#2e86de", "#e67e22")
+def _focus(fig) -> None:
+    """When the baseline's curve (with its error bars) lies below every other curve (more
+    denoising steps on trap: −330 against scores above −210), fit the y axis to the
+    others, so their differences show, and name the baseline's level in a note."""
+    import math
+
+    def span(tr) -> list[float]:
+        ys = [float(v) for v in (tr.y or ()) if v is not None and math.isfinite(float(v))]
+        err = list(tr.error_y.array) if tr.error_y is not None and tr.error_y.array is not None else []
+        return ys + [y - float(e or 0) for y, e in zip(ys, err)] + [y + float(e or 0) for y, e in zip(ys, err)]
+
+    base = [tr for tr in fig.data if "(baseline)" in (tr.name or "")]
+    rest = [v for tr in fig.data if tr not in base for v in span(tr)]
+    low = [v for tr in base for v in span(tr)]
+    if not base or not rest or not low:
+        return
+    lo, hi = min(rest), max(rest)
+    pad = 0.08 * ((hi - lo) or 1.0)
+    if max(low) >= lo:  # the baseline's band meets the others: all of it is drawn
+        return
+    fig.update_yaxes(range=[lo - pad, hi + pad])
+    means = [float(v) for tr in base for v in (tr.y or ()) if v is not None]
+    fig.add_annotation(
+        text=f"{base[0].name}: about {num(sum(means) / len(means), 3)}, below this axis",
+        x=0.01, y=0.02, xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
+        font=dict(size=10, color="#666"), bgcolor="rgba(255,255,255,0.8)",
+    )  # fmt: skip
 
 
-def compare_budget_figure(curves: dict[str, list[tuple[int, float | None]]], uirevision: str = "compare"):
+#: compare mode's colours when the runs' algorithms are not given (neither is an algorithm's)
+COMPARE_COLOURS = ("#111111", "#7b8794")
+
+
+def compare_budget_figure(
+    curves: dict[str, list[tuple[int, float | None]]],
+    uirevision: str = "compare",
+    *,
+    algorithms: list[str | None] | None = None,
+):
     """Best search score against NFEs of several runs on one plot (compare mode).
 
     Args:
         curves: ``{label: SearchResult.curve}`` (NFEs spent, best finished score or None).
+        algorithms: each run's algorithm, in the order of ``curves``: a run is drawn in
+            its algorithm's colour and marker; a run whose algorithm repeats an earlier
+            one's is dashed. Without it: black and grey.
     """
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    seen: set = set()
     for i, (label, curve) in enumerate(curves.items()):
         pts = [(n, s) for n, s in curve if s is not None]
+        alg = algorithms[i] if algorithms is not None and i < len(algorithms) else None
+        if alg is not None:
+            st = algorithm_style(alg)
+            line = dict(shape="hv", color=algorithm_colour(alg), width=2.5, dash="dash" if alg in seen else "solid")
+            marker = dict(size=6, color=st["marker"]["color"], symbol=st["marker"]["symbol"])
+            seen.add(alg)
+        else:
+            line = dict(shape="hv", color=COMPARE_COLOURS[i % len(COMPARE_COLOURS)], width=2.5, dash="dash" if i % 2 else "solid")
+            marker = dict(size=5)
         fig.add_trace(
             go.Scatter(
                 x=[n for n, _ in pts],
                 y=[s for _, s in pts],
                 mode="lines+markers",
                 name=label,
-                line=dict(shape="hv", color=COMPARE_COLOURS[i % len(COMPARE_COLOURS)]),
-                marker=dict(size=4),
+                line=line,
+                marker=marker,
+                legendrank=legend_rank(alg) + i,
+                hovertemplate="%{x:,.0f} NFEs<br>best so far %{y:.4g}<extra>" + label + "</extra>",
             )
         )
     fig.update_layout(
@@ -83,6 +164,8 @@ def compare_budget_figure(curves: dict[str, list[tuple[int, float | None]]], uir
         uirevision=uirevision,
         height=380,
         margin=dict(l=50, r=10, t=40, b=40),
-        legend=dict(orientation="h", y=-0.2),
+        legend=dict(orientation="h", y=-0.2, yanchor="top", font=dict(size=10)),
+        template="plotly_white",
     )
+    tidy_axes(fig)
     return fig

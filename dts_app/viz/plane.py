@@ -12,8 +12,9 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from .style import BEST_LINE, OBSTACLE, REGION_FILL, STATUS_COLOURS, algorithm_colour, num, rgba, tidy_axes
 from .trajectories import leaf_paths
-from .tree import STATUS_COLOURS, best_path
+from .tree import best_path
 
 __all__ = ["obstacle_geometry", "mixture_log_density", "plane_figure"]
 
@@ -77,6 +78,8 @@ def plane_figure(
     target_means: list[list[float]] | None = None,
     uirevision: str = "plane",
     grid: int = 90,
+    *,
+    algorithm: str | None = None,
 ) -> go.Figure:
     """The data plane of a 2-D mixture.
 
@@ -89,6 +92,8 @@ def plane_figure(
         target_means: means of the target component(s), marked with stars.
         uirevision: plotly ``uirevision``.
         grid: contour resolution per axis.
+        algorithm: the algorithm that made the trace: the paths in its colour (inferred
+            from the trace when None).
 
     Returns:
         A figure with traces ``log p₀`` (contour), ``paths``, ``finals``, ``best path``,
@@ -118,14 +123,19 @@ def plane_figure(
         )
     )
     if tree is not None:
+        from .layouts import infer_algorithm
+
         nodes = tree["nodes"]
+        ink = algorithm_colour(algorithm if algorithm is not None else infer_algorithm(nodes, tree.get("events")))
         px: list = []
         py: list = []
         for p in leaf_paths(nodes):
             pts = [nodes[i]["x0"] for i in p if nodes[i].get("x0") is not None]
             px += [v[0] for v in pts] + [None]
             py += [v[1] for v in pts] + [None]
-        fig.add_trace(go.Scatter(x=px, y=py, mode="lines", name="paths (x̂0)", line=dict(color="rgba(60,60,60,0.45)", width=1)))
+        fig.add_trace(
+            go.Scatter(x=px, y=py, mode="lines", name="paths (x̂0)", line=dict(color=rgba(ink, 0.6), width=1.2), hoverinfo="skip")
+        )
         fin = [n for n in nodes if n["status"] in ("final", "best") and n.get("x0") is not None]
         fig.add_trace(
             go.Scatter(
@@ -134,8 +144,10 @@ def plane_figure(
                 mode="markers",
                 name="finals",
                 marker=dict(color=STATUS_COLOURS["final"], size=7, line=dict(width=1, color="white")),
-                text=[f"id {n['id']} score {n['score']}" for n in fin],
-                hoverinfo="text",
+                text=[
+                    f"id {n['id']}<br>search score {num(n.get('score'))}<br>held-out {num(n.get('heldout_score'))}" for n in fin
+                ],
+                hovertemplate="%{text}<br>x̂0 (%{x:.3f}, %{y:.3f})<extra>final</extra>",
             )
         )
         if best_node is not None:
@@ -146,10 +158,24 @@ def plane_figure(
                     y=[v[1] for v in bp],
                     mode="lines+markers",
                     name="best path",
-                    line=dict(color=STATUS_COLOURS["best"], width=3),
-                    marker=dict(size=4),
+                    line=dict(color=BEST_LINE, width=3),
+                    marker=dict(size=4, color=BEST_LINE),
+                    hovertemplate="best path · x̂0 (%{x:.3f}, %{y:.3f})<extra></extra>",
                 )
             )
+            b = nodes[best_node]
+            if b.get("x0") is not None:
+                fig.add_trace(
+                    go.Scatter(
+                        x=[b["x0"][0]],
+                        y=[b["x0"][1]],
+                        mode="markers",
+                        name="best",
+                        marker=dict(symbol="star", size=16, color=STATUS_COLOURS["best"], line=dict(width=1.2, color=BEST_LINE)),
+                        text=[f"id {best_node}<br>search score {num(b.get('score'))}<br>held-out {num(b.get('heldout_score'))}"],
+                        hovertemplate="%{text}<extra>best</extra>",
+                    )
+                )
     if target_means:
         fig.add_trace(
             go.Scatter(
@@ -157,7 +183,8 @@ def plane_figure(
                 y=[m[1] for m in target_means],
                 mode="markers",
                 name="target",
-                marker=dict(symbol="star", size=14, color="gold", line=dict(width=1, color="black")),
+                marker=dict(symbol="circle-x-open", size=16, color="#111111", line=dict(width=2)),
+                hovertemplate="target mode (%{x:.3g}, %{y:.3g})<extra></extra>",
             )
         )
     geo = obstacle_geometry(obstacles or [])
@@ -169,16 +196,18 @@ def plane_figure(
                 y=cy,
                 mode="lines",
                 name="Q* circle",
-                line=dict(color="#c0392b", dash="dash"),
+                line=dict(color=OBSTACLE, dash="dash"),
                 fill="toself",
-                fillcolor="rgba(192,57,43,0.10)",
+                fillcolor=REGION_FILL,
                 showlegend=g is geo[0],
                 hoverinfo="skip",
             )
         )
         if g["radius"] > 0:
             bx, by = _circle(g["centre"], g["radius"])
-            fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", name="ball", line=dict(color="#c0392b"), showlegend=False))
+            fig.add_trace(
+                go.Scatter(x=bx, y=by, mode="lines", name="ball", line=dict(color=OBSTACLE), showlegend=False, hoverinfo="skip")
+            )
     if geo:
         fig.add_trace(
             go.Scatter(
@@ -186,18 +215,21 @@ def plane_figure(
                 y=[g["centre"][1] for g in geo],
                 mode="markers",
                 name="obstacles",
-                marker=dict(symbol="x", size=11, color="#c0392b"),
-                text=[g["label"] for g in geo],
-                hoverinfo="text",
+                marker=dict(symbol="x", size=11, color=OBSTACLE),
+                text=[f"{g['label']}<br>radius {num(g['radius'], 3)} · Q* {num(g['q_star'], 3)}" for g in geo],
+                hovertemplate="%{text}<extra>obstacle</extra>",
             )
         )
     fig.update_layout(
-        title="True plane: p₀ contours, paths of x̂0, obstacles",
+        title="Data plane: p₀, paths of x̂0, obstacles",
         uirevision=uirevision,
         height=420,
         margin=dict(l=40, r=10, t=40, b=40),
-        legend=dict(orientation="h", y=-0.15),
+        legend=dict(orientation="h", y=-0.2, yanchor="top", font=dict(size=10)),
+        plot_bgcolor="white",
     )
-    fig.update_xaxes(range=[lo[0], hi[0]], title_text="x₁")
-    fig.update_yaxes(range=[lo[1], hi[1]], title_text="x₂", scaleanchor="x", scaleratio=1)
+    # one unit is as long on both axes, so a round Q* region is drawn as a circle
+    fig.update_xaxes(range=[lo[0], hi[0]], title_text="x₁", constrain="domain", showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[lo[1], hi[1]], title_text="x₂", scaleanchor="x", scaleratio=1, showgrid=False, zeroline=False)
+    tidy_axes(fig)
     return fig
