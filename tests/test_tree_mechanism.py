@@ -84,7 +84,7 @@ def test_zero_order_draws_the_pivot_chain(traces):
     want = sorted((lay.x[pivots[it[r] - 1]], lay.x[r]) for r in roots if it[r] > 0)
     assert np.allclose(sorted(arcs(lay)), want)
     assert len(want) == 3 * 4
-    assert [t for _, _, t in lay.labels] == ["start", "iteration 1", "iteration 2", "iteration 3"]
+    assert [t for _, _, t in lay.labels] == ["start", "iter 1", "iter 2", "iter 3"]
     fig = layered_tree_figure(tree, algorithm="zero-order")
     link = next(tr for tr in fig.data if tr.name == "pivot → neighbours")
     assert link.line.shape == "spline" and any(tr.name == "pivot paths" for tr in fig.data)

@@ -160,7 +160,7 @@ def _zero_order(nodes: list[dict], par: np.ndarray, depth: str) -> TreeLayout | 
                 h = unit * (0.8 + 3.0 * abs(x[r] - x[cur]) / span)
                 ax += [x[cur], 0.5 * (x[cur] + x[r]), x[r], None]
                 ay += [top, top + sign * h, top, None]
-        labels.append((float(x[rs].mean()), top + sign * unit * 4.6, "start" if k == groups[0] else f"iteration {k}"))
+        labels.append((float(x[rs].mean()), top + sign * unit * 4.6, "start" if k == groups[0] else f"iter {k}"))
         if k in pivots:
             cur = int(root[pivots[k]])
     hl = np.isin(root, [int(root[p]) for p in pivots.values()])
