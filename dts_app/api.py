@@ -30,7 +30,7 @@ from torch import Tensor
 from .adapters import as_model
 from .api_problem import make_problem, search_config
 from .ledger import Ledger
-from .search import iterate_search, make_algorithm, sample_paths, sampling_metrics
+from .search import Runner, RunRequest, make_algorithm, sample_paths, sampling_metrics
 from .search.types import SearchResult, Snapshot
 from .trace import Trace
 
@@ -223,11 +223,10 @@ def search(
 
 
 def run(problem, algorithm, budget: int | None, stop: Any = None, progress: Callable | None = None) -> SearchResult:
-    """Drive ``algorithm`` on ``problem`` to the end (see :func:`search`)."""
-    last = None
-    for last in iterate_search(problem, algorithm, budget, stop_check(stop), [progress] if progress else ()):
-        pass
-    result = last.result
+    """Drive ``algorithm`` on ``problem`` to the end through the one
+    :class:`~dts_app.search.Runner` (see :func:`search`)."""
+    request = RunRequest(problem, algorithm, budget or None)
+    result = Runner(request, stop_check(stop), [progress] if progress else ()).run()
     if result.error:
         warnings.warn(result.error, RuntimeWarning, stacklevel=3)
     return result

@@ -40,11 +40,11 @@ def add_parser(sub) -> None:
 
 
 def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
-    from ..search import build_problem, make_algorithm, run_search
+    from ..search import Runner, RunRequest
 
-    problem = build_problem(config)
-    algo = make_algorithm(config.algorithm, config)
-    result = run_search(problem, algo, config.budget or None)
+    request = RunRequest.from_config(config)
+    problem = request.problem
+    result = Runner(request).run()
     out = result.to_dict(with_x0)
     out["config"] = config.to_dict()
     out["backend"] = problem.backend.describe()
@@ -55,9 +55,7 @@ def search_payload(config: SearchConfig, with_x0: bool = True) -> dict:
         from ..search.metrics import compare_to_baseline
 
         base_cfg = baseline_config(config, problem.backend)
-        base = run_search(
-            build_problem(base_cfg, backend=problem.backend), make_algorithm(base_cfg.algorithm, base_cfg), config.budget or None
-        )
+        base = Runner(RunRequest.from_config(base_cfg, backend=problem.backend, budget=config.budget or None)).run()
         out["metrics"] = compare_to_baseline(
             result.metrics, result.ledger.denoiser_nfe, result.best_score, base.ledger.denoiser_nfe, base.best_score
         )

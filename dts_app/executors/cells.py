@@ -125,7 +125,7 @@ def _backend(config: SearchConfig, cache: dict):
 
 
 def _search(cell: Cell, cache: dict) -> dict:
-    from ..search import build_problem, make_algorithm, run_search
+    from ..search import Runner, RunRequest, build_problem
 
     cfg, budget, out = cell.config, cell.budget, {}
     if cell.mode == "more-steps":
@@ -133,13 +133,12 @@ def _search(cell: Cell, cache: dict) -> dict:
         steps = int(min(max(int(budget) // probe.nfe_per_step, 1), FIELDS["steps"].hi))
         cfg = cfg.replace(algorithm="best-of-n", n=1, steps=steps)
         out["steps"] = steps
-    problem = build_problem(cfg, backend=_backend(cfg, cache))
-    if cell.trace_scores is not None:
-        problem.trace_scores = cell.trace_scores
-    algo = make_algorithm(cfg.algorithm, cfg)
-    if cell.mode == "fit":
-        algo = algo.fit_budget(problem, int(budget))
-    res = run_search(problem, algo, None if budget is None else int(budget))
+    request = RunRequest.from_config(
+        cfg, backend=_backend(cfg, cache), budget=None if budget is None else int(budget), fit=cell.mode == "fit",
+        trace_scores=cell.trace_scores,
+    )  # fmt: skip
+    problem = request.problem
+    res = Runner(request).run()
     out |= {"best_score": _float(res.best_score), "heldout_score": _float(res.heldout_score)}
     out |= {"nfe": int(res.ledger.denoiser_nfe), "reverts": int(res.ledger.reverts)}
     out["collision_rate"] = _float(res.metrics.get("collision_rate"))

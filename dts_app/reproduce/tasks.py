@@ -25,6 +25,14 @@ def _problem(cfg, cache, verifiers: bool = True):
     return problem
 
 
+def _request(cfg, cache, algorithm: str | None = None, budget: int | None = None, fit: bool = False):
+    """The run request of a task (through the one runner, no view-only diagnostics)."""
+    from ..search import RunRequest, backend_for
+
+    cfg = cfg if algorithm is None else cfg.replace(algorithm=algorithm)
+    return RunRequest.from_config(cfg, backend=backend_for(cfg, cache), budget=budget, fit=fit, trace_scores=False)
+
+
 def _floats(values) -> list[float | None]:
     return [None if v is None else float(v) for v in values]
 
@@ -33,10 +41,9 @@ def candidates(cell, cache) -> dict:
     """Best-of-N with N = ``config.n`` and no cap: every candidate's search and held-out
     score, by candidate index (candidate i is the same sample alone or among N, so
     best-of-n for every n ≤ N is read off the first n)."""
-    from ..search import make_algorithm, run_search
+    from ..search import Runner
 
-    cfg = cell.config
-    res = run_search(_problem(cfg, cache), make_algorithm("best-of-n", cfg))
+    res = Runner(_request(cell.config, cache, "best-of-n")).run()
     cands = sorted(res.candidates, key=lambda c: tuple(c.key))
     out = {"score": _floats(c.score for c in cands), "heldout": _floats(c.heldout_score for c in cands)}
     return out | {"nfe": int(res.ledger.denoiser_nfe)}
@@ -56,15 +63,14 @@ def tilted_draws(cell, cache) -> dict:
     """A sampling algorithm fitted to ``cell.budget`` (soft tree search, smc): its draws
     against the exact tilted mixture ``p0·N(·; μ_c, Σ_c)^{1/τ}`` (c = ``config.target``,
     τ = ``config.temperature``)."""
-    from ..search import make_algorithm, run_search
+    from ..search import Runner
     from ..search.fidelity import fidelity
 
     cfg = cell.config
-    problem = _problem(cfg, cache)
-    mix = problem.backend.reference_mixture()
+    request = _request(cfg, cache, budget=int(cell.budget), fit=True)
+    mix = request.problem.backend.reference_mixture()
     target, ref = reference_tilted(mix, int(cfg.target), float(cfg.temperature))
-    algo = make_algorithm(cfg.algorithm, cfg).fit_budget(problem, int(cell.budget))
-    res = run_search(problem, algo, int(cell.budget))
+    res = Runner(request).run()
     draws = res.draws if res.draws else res.candidates
     x = torch.stack([c.x0.reshape(-1) for c in draws]).double() if draws else torch.zeros(0, mix.dim)
     exact = ref.shares
@@ -156,12 +162,13 @@ def picks(cell, cache) -> dict:
     number of picks is the same at every n, so the distances compare across n.
     """
     from ..digits.data import load_split
-    from ..search import make_algorithm, run_search
+    from ..search import Runner
     from ..verifiers.digits import frechet_distance
 
     cfg, ns, k = cell.config, list(cell.extra["ns"]), int(cell.extra["k"])
-    problem = _problem(cfg.replace(n=k * max(ns)), cache)
-    res = run_search(problem, make_algorithm("best-of-n", cfg.replace(n=k * max(ns))))
+    request = _request(cfg.replace(n=k * max(ns)), cache, "best-of-n")
+    problem = request.problem
+    res = Runner(request).run()
     cands = sorted(res.candidates, key=lambda c: tuple(c.key))
     split = load_split()
     real = torch.cat([split.x_train[split.y_train == int(cfg.target)], split.x_heldout[split.y_heldout == int(cfg.target)]])

@@ -4,7 +4,8 @@
 - :mod:`.problem`: Problem and ``build_problem`` (config → backend, verifiers, obstacles);
 - :mod:`.engine`: the primitives every algorithm drives, over Field + Streams + Ledger;
 - :mod:`.recorder`: trace, diagnostics, best partial, snapshots;
-- :mod:`.driver`: ``iterate_search``, ``run_search``, ``sample_paths``;
+- :mod:`.runner`: ``RunRequest`` and ``Runner``, the one run pipeline every front end uses;
+- :mod:`.driver`: ``iterate_search``, ``run_search`` (thin users of the runner), ``sample_paths``;
 - :mod:`.registry`: the algorithms (best-of-N, zero-order, paths, tree).
 
 The package is also the public search function: calling it,
@@ -20,6 +21,7 @@ from .driver import iterate_search, run_search, sample_paths, sampling_metrics
 from .engine import Engine
 from .problem import Problem, backend_for, build_problem
 from .registry import ALGORITHMS, make_algorithm
+from .runner import Runner, RunRequest
 from .types import Beam, Candidate, NonFiniteError, SearchResult, SearchStopped, Snapshot
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "Engine",
     "NonFiniteError",
     "Problem",
+    "RunRequest",
+    "Runner",
     "SearchAlgorithm",
     "SearchResult",
     "SearchStopped",

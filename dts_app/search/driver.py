@@ -1,15 +1,17 @@
-"""Drivers: stream a search as snapshots, run one to the end, or sample without search."""
+"""Drivers: stream a search as snapshots or run one to the end (both through the one
+:class:`~.runner.Runner`), or sample without search."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from ..ledger import Budget, BudgetExceeded
+from ..ledger import Budget
 from .algorithm import SearchAlgorithm
 from .engine import Engine
 from .metrics import sample_metrics
 from .problem import Problem
-from .types import Beam, NonFiniteError, SearchResult, SearchStopped, Snapshot
+from .runner import Runner, RunRequest
+from .types import Beam, SearchResult, Snapshot
 
 __all__ = ["iterate_search", "run_search", "sample_paths", "sampling_metrics"]
 
@@ -22,23 +24,10 @@ def iterate_search(
     callbacks: Sequence[Callable[[Snapshot], None]] = (),
 ) -> Iterator[Snapshot]:
     """Stream a search: one :class:`Snapshot` after every step, then a final one with
-    ``done=True`` and the :class:`SearchResult`. Budget exhaustion and stopping end the
+    ``done=True`` and the :class:`SearchResult` (the :class:`~.runner.Runner` of a
+    :class:`~.runner.RunRequest` of these parts). Budget exhaustion and stopping end the
     search cleanly with what it had found."""
-    eng = Engine(problem, budget, stop, callbacks)
-    message, error = "finished", None
-    try:
-        for _ in algorithm.iterate(eng):
-            yield eng.snapshot()
-            eng.check_stop()
-    except BudgetExceeded:
-        message = "budget exhausted"
-    except SearchStopped:
-        message = "stopped"
-    except NonFiniteError as e:
-        message = error = str(e)
-    res = eng.result(message)
-    res.error = error
-    yield eng.snapshot(done=True, message=message, result=res)
+    return iter(Runner(_request(problem, algorithm, budget), stop, callbacks))
 
 
 def run_search(
@@ -47,11 +36,13 @@ def run_search(
     budget: Budget | int | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> SearchResult:
-    """Run a search to the end and return its result."""
-    last = None
-    for snap in iterate_search(problem, algorithm, budget, stop):
-        last = snap
-    return last.result
+    """Run a search to the end and return its result (:meth:`~.runner.Runner.run`)."""
+    return Runner(_request(problem, algorithm, budget), stop).run()
+
+
+def _request(problem: Problem, algorithm: SearchAlgorithm, budget: Budget | int | None) -> RunRequest:
+    nfe = budget.max_nfe if isinstance(budget, Budget) else budget
+    return RunRequest(problem, algorithm, nfe or None)
 
 
 def sample_paths(problem: Problem, n: int, store_x0: bool = True) -> tuple[Engine, Beam]:
