@@ -12,19 +12,26 @@ from dts_app.shapes.prompts import parse
 
 
 def test_train_command_reproduces_and_loads(tmp_path):
+    threads = torch.get_num_threads()
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
         assert main(["train-shapes", "--out", str(out), "--steps", "2", "--classifier-steps", "2", "--batch", "4",
                      "--width", "8", "--eval", "0"]) == 0  # fmt: skip
     from safetensors.torch import load_file
 
+    assert torch.get_num_threads() == threads  # the command restores the process's threads
     wa, wb = (load_file(str(o / "model.safetensors")) for o in outs)
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     b = ShapesBackend(str(outs[0]))
     v = b.velocity(torch.zeros(2, 3, 32, 32), 0.5, b.condition("two red circles", 2.0))
     assert v.shape == (2, 3, 32, 32) and torch.isfinite(v).all()
-    assert json.loads((outs[0] / "training.json").read_text())["steps"] == 2
+    record = json.loads((outs[0] / "training.json").read_text())
+    assert record["steps"] == 2 and record["threads"] == 1 and record["machine"]["threads"] == 1  # --threads 1 (default)
+    assert record["command"] == (f"python -m dts_app train-shapes --out {outs[0]} --steps 2 --classifier-steps 2 --batch 4 "
+                                 "--width 8 --seed 0 --threads 1 --eval 0")  # fmt: skip
+    assert len(record["machine"]["load_average"]) == 3 and record["machine"]["cores"] >= 1
     assert main(["train-shapes", "--out", str(tmp_path / "c"), "--steps", "0"]) == 2
+    assert main(["train-shapes", "--out", str(tmp_path / "c"), "--threads", "0"]) == 2
     # --classifier-only: the CNN alone (same seed stream as a full run), the flow model untouched
     cnn_before = load_file(str(outs[1] / "classifier.safetensors"))
     assert main(["train-shapes", "--out", str(outs[1]), "--classifier-only", "--classifier-steps", "2", "--batch", "4"]) == 0

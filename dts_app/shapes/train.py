@@ -12,7 +12,10 @@ model's checker pass rate per category).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from .model import ShapesFlowNet, save_model
 from .prompts import CATEGORIES, NULL_TOKENS, generate, generate_batch, tokens
 from .scene import render
 
-__all__ = ["train_shapes", "retrain_classifier", "flow_batch", "euler_sample"]
+__all__ = ["train_shapes", "retrain_classifier", "flow_batch", "euler_sample", "digests"]
 
 
 def flow_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,10 +65,28 @@ def base_pass_rates(model, per_category: int, seed: int, steps: int = 32, guidan
     return out
 
 
+def digests(out: str | Path) -> dict:
+    """sha256 of the shipped weight files in ``out`` (a retrain with the recorded command
+    and threads reproduces them byte for byte)."""
+    out = Path(out)
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(out.glob("*.safetensors"))}
+
+
+def machine() -> dict:
+    """Where a training run ran: CPU model, core count, torch threads and the load average."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None}  # fmt: skip
+
+
 def train_shapes(
     out: str | Path,
-    steps: int = 600,
-    classifier_steps: int = 600,
+    steps: int = 3000,
+    classifier_steps: int = 2000,
     batch: int = 64,
     seed: int = 0,
     width: int = 48,
@@ -78,6 +99,7 @@ def train_shapes(
     rng = np.random.default_rng(seed)
     g = torch.Generator().manual_seed(seed)
     t0 = time.time()
+    at_start = machine()
     model = ShapesFlowNet(width=width)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"shapes: flow model {n_params / 1e6:.2f}M parameters, {steps} steps of batch {batch}")
@@ -99,8 +121,8 @@ def train_shapes(
         sched.step()
         ema = loss.item() if step == 0 else 0.98 * ema + 0.02 * loss.item()
         if (step + 1) % max(steps // 20, 1) == 0 or step == steps - 1:
-            history.append([step + 1, round(ema, 5)])
-            log(f"  step {step + 1}/{steps}  loss {ema:.4f}  {time.time() - t0:.0f}s")
+            history.append([step + 1, round(ema, 5), round(time.time() - t0, 1), machine()["load_average"]])
+            log(f"  step {step + 1}/{steps}  loss {ema:.4f}  {time.time() - t0:.0f}s  load {history[-1][3]}")
     model.eval()
     flow_seconds = time.time() - t0
     save_model(model, out / "model")
@@ -110,6 +132,8 @@ def train_shapes(
     classifier_seconds = time.time() - classifier_t0
     rates = base_pass_rates(model, eval_per_category, seed + 20_000) if eval_per_category else {}
     summary = {
+        "command": f"python -m dts_app train-shapes --out {out} --steps {steps} --classifier-steps {classifier_steps} "
+        f"--batch {batch} --width {width} --seed {seed} --threads {torch.get_num_threads()} --eval {eval_per_category}",
         "seed": seed,
         "steps": steps,
         "classifier_steps": classifier_steps,
@@ -117,20 +141,23 @@ def train_shapes(
         "width": width,
         "parameters": n_params,
         "final_loss_ema": ema,
-        "loss_history": history,
+        "loss_history": history,  # [step, loss (EMA), seconds, load average]
         "flow_seconds": round(flow_seconds, 1),
         "classifier_seconds": round(classifier_seconds, 1),
         "classifier_heldout": accuracy,
         "base_pass_rate": {"per_category": rates, "samples_per_category": eval_per_category, "steps": 32, "guidance": 2.0},
         "threads": torch.get_num_threads(),
         "seconds": round(time.time() - t0, 1),
+        "machine": at_start,
+        "load_average_at_end": machine()["load_average"],
+        "sha256": digests(out),
     }
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     log(f"shapes: saved to {out} in {summary['seconds']}s; classifier {accuracy}; base pass rate {rates}")
     return summary
 
 
-def retrain_classifier(out: str | Path, classifier_steps: int = 600, seed: int = 0, log=print) -> dict:
+def retrain_classifier(out: str | Path, classifier_steps: int = 2000, seed: int = 0, log=print) -> dict:
     """Retrain only the CNN classifier into ``out`` (seeded by ``seed + 1`` as in
     :func:`train_shapes`, so the result equals that run's classifier with the same steps)
     and update ``training.json``; returns the updated summary."""
@@ -139,10 +166,12 @@ def retrain_classifier(out: str | Path, classifier_steps: int = 600, seed: int =
     summary = json.loads(record.read_text()) if record.exists() else {"seed": seed}
     if summary.get("seed", seed) != seed:
         raise ValueError(f"--seed {seed} differs from the seed {summary['seed']} of the model in {out}")
+    at_start = machine()
     t0 = time.time()
     cnn, accuracy = train_classifier(classifier_steps, seed + 1, log=log)
     save_model(cnn, out / "classifier")
-    summary.update(classifier_steps=classifier_steps, classifier_heldout=accuracy, classifier_seconds=round(time.time() - t0, 1))
+    summary.update(classifier_steps=classifier_steps, classifier_heldout=accuracy, classifier_seconds=round(time.time() - t0, 1),
+                   classifier_machine={**at_start, "load_average_at_end": machine()["load_average"]}, sha256=digests(out))  # fmt: skip
     record.write_text(json.dumps(summary, indent=2))
     log(f"shapes: classifier saved to {out} in {summary['classifier_seconds']}s; {accuracy}")
     return summary
