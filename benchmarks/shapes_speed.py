@@ -2,7 +2,7 @@
 
 One request as the app makes it: ``best-of-n``, N = 8, 32 Euler steps, guidance 2 (two
 image-forwards per step: 512 NFEs), the CNN as search verifier and the exact checker held
-out, through the one search entry point (``build_problem`` + ``run_search``) with the
+out, through the one run pipeline (``RunRequest.from_config`` + ``runner.run``) with the
 shipped model loaded once (the server's warm state); then the gallery's pass/fail badges
 (:func:`dts_app.viz.gallery.image_gallery` with the prompt: the checker on every image).
 
@@ -34,7 +34,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from dts_app.config import SearchConfig  # noqa: E402
-from dts_app.search import backend_for, build_problem, make_algorithm, run_search  # noqa: E402
+from dts_app.search import backend_for  # noqa: E402
+from dts_app.search.runner import RunRequest, run  # noqa: E402
 from dts_app.viz.gallery import image_gallery  # noqa: E402
 
 GOAL_S = 1.5
@@ -53,9 +54,9 @@ def machine() -> str:
 def one(cfg: SearchConfig, cache: dict, trace_scores: bool) -> dict:
     """One request: the search, then the gallery with badges; seconds and the ledger."""
     t0 = time.perf_counter()
-    problem = build_problem(cfg, backend=backend_for(cfg, cache))
-    problem.trace_scores = trace_scores
-    res = run_search(problem, make_algorithm(cfg.algorithm, cfg), None)
+    request = RunRequest.from_config(cfg, backend=backend_for(cfg, cache), trace_scores=trace_scores)
+    problem = request.problem
+    res = run(request)
     t1 = time.perf_counter()
     images = res.images if res.images is not None else problem.backend.decode(torch.stack([c.x0 for c in res.candidates]))
     rows = image_gallery(
