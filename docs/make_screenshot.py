@@ -4,6 +4,7 @@
     .venv/bin/python docs/make_screenshot.py --digits   # assets/screenshot_digits.png
     .venv/bin/python docs/make_screenshot.py --compare  # assets/screenshot_compare.png (A: best-of-N, B: smc avoidance)
     .venv/bin/python docs/make_screenshot.py --phone    # any of them at phone size (390×844): screenshot_phone.png, …
+    .venv/bin/python docs/make_screenshot.py --lesson all [--phone]  # every lesson: assets/lessons/<key>[_phone].png
 
 Starts the app on a local port, runs a search, and saves a full-page PNG at 1400 px wide
 (or 390 px with ``--phone``).
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--digits", action="store_true")
     ap.add_argument("--compare", action="store_true")
     ap.add_argument("--phone", action="store_true", help="390×844 (a phone) instead of 1400×1000")
+    ap.add_argument("--lesson", default=None, help="a lesson's key (dts_app.ui.lessons), or 'all'")
     ap.add_argument("--port", type=int, default=7893)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -40,16 +42,22 @@ def main() -> None:
     if args.phone:
         name = name.replace(".png", "_phone.png")
     out = ROOT / "assets" / name
+    size = {"width": 390, "height": 844} if args.phone else {"width": 1400, "height": 1000}
+    if args.lesson:
+        try:
+            lessons(args, size)
+        finally:
+            demo.close()
+        return
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            size = {"width": 390, "height": 844} if args.phone else {"width": 1400, "height": 1000}
             page = browser.new_page(viewport=size)
             # the settings come in a link (query parameters), as a shared view would
             query = {
                 "digits": "backend=digits&obstacles=class%3A8&avoid=repulsion",
                 "compare": "obstacles=component%3A1",
-                "main": "algorithm=tree&n=8&m=4&obstacles=component%3A1%0Aball%3A-1%2C1.5%2C0.3&avoid=repulsion",
+                "main": "algorithm=tree&budget=1024&n=8&m=4&obstacles=component%3A1%0Aball%3A-1%2C1.5%2C0.3&avoid=repulsion",
             }["digits" if args.digits else "compare" if args.compare else "main"]
             page.goto(f"http://127.0.0.1:{args.port}/?{query}")
             page.locator("#status").get_by_text("opened from a link").wait_for(timeout=180000)
@@ -57,7 +65,7 @@ def main() -> None:
                 page.locator("#compare").get_by_text("Compare two settings").click()
                 page.locator("#changes-b textarea").fill("avoid=smc")
                 page.locator("#compare-btn").click()
-                page.locator("#status").get_by_text("compared").wait_for(timeout=180000)
+                page.locator("#compare-status").get_by_text("compared").wait_for(timeout=180000)
                 page.wait_for_timeout(2000)
                 page.locator("#compare").screenshot(path=str(out))
                 browser.close()
@@ -75,6 +83,31 @@ def main() -> None:
     finally:
         demo.close()
     print(f"wrote {out}")
+
+
+def lessons(args, size: dict) -> None:
+    """Open every lesson's link (or one) and save the page: assets/lessons/<key>[_phone].png."""
+    from playwright.sync_api import sync_playwright
+
+    from dts_app.ui.lessons import LESSONS
+
+    chosen = [x for x in LESSONS if args.lesson in ("all", x.key)]
+    if not chosen:
+        raise SystemExit(f"--lesson: one of all, {', '.join(x.key for x in LESSONS)}")
+    folder = ROOT / "assets" / "lessons"
+    folder.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        for x in chosen:
+            page = browser.new_page(viewport=size)
+            page.goto(f"http://127.0.0.1:{args.port}/?{x.query()}")
+            page.locator("#status").get_by_text("opened from a link").wait_for(timeout=300000)
+            page.wait_for_timeout(2000)
+            out = folder / f"{x.key}{'_phone' if args.phone else ''}.png"
+            page.screenshot(path=str(out), full_page=not args.phone)
+            page.close()
+            print(f"wrote {out}")
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -40,13 +40,16 @@ def test_slider_release_redraws_and_stop_works():
             title = page.locator("#tree-plot .gtitle")
             title.first.wait_for(timeout=30_000)
             assert "Candidate tree (layered · 264 nodes)" in title.first.text_content()
-            # release the N slider at a new value: the tree redraws with 4 × 33 nodes
-            n_box = page.get_by_label("number input for N: candidates")
-            n_box.fill("4")
-            n_box.press("Enter")
-            n_box.blur()
+            # release the budget slider at half: best-of-N fits N = 4, the tree redraws with 4 × 33 nodes
+            b_box = page.get_by_label("number input for compute budget (NFEs = model calls)")
+            b_box.fill("128")
+            b_box.press("Enter")
+            b_box.blur()
             page.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=60_000)
-            # a long streamed run, stopped within a step
+            # a long streamed run (N as set: budget 0), stopped within a step
+            b_box.fill("0")
+            b_box.press("Enter")
+            n_box = page.get_by_label("number input for N: candidates")
             steps_box = page.get_by_label("number input for steps")
             page.get_by_text("more knobs").click()
             steps_box.fill("1000")
@@ -111,7 +114,7 @@ def test_static_first_paint_then_live_plots():
             )
             assert len(chunks) == 1, chunks  # imported once: the page script and the plots share it
             # a link with settings runs its own view over the snapshots
-            page.goto(f"http://127.0.0.1:{port}/?n=4", wait_until="domcontentloaded")
+            page.goto(f"http://127.0.0.1:{port}/?budget=128", wait_until="domcontentloaded")
             page.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=90_000)
             page.close()
             # a run released before plotly.js has loaded is not overwritten by the default
@@ -124,10 +127,10 @@ def test_static_first_paint_then_live_plots():
             page.wait_for_function(shown, timeout=60_000)
             while not held:
                 page.wait_for_timeout(50)
-            n_box = page.get_by_label("number input for N: candidates")
-            n_box.fill("4")
-            n_box.press("Enter")
-            n_box.blur()
+            b_box = page.get_by_label("number input for compute budget (NFEs = model calls)")
+            b_box.fill("128")
+            b_box.press("Enter")
+            b_box.blur()
             page.locator("#status").get_by_text("132 nodes").wait_for(timeout=60_000)
             assert len(loads) == seen  # the load event is still waiting for plotly.js
             for route in held:

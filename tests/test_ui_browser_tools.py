@@ -112,20 +112,23 @@ def test_compare_mode(browser, app_url):
     page = open_page(browser, app_url)
     page.locator("#compare").get_by_text("Compare two settings").click()
     page.locator("#compare-btn").click()
-    page.locator("#status").get_by_text("compared").wait_for(timeout=90_000)
-    assert "256 NFEs, seed 0" in page.locator("#status").inner_text()
+    page.locator("#compare-status").get_by_text("compared").wait_for(timeout=90_000)
+    assert "256 NFEs, seed 0" in page.locator("#compare-status").inner_text()
     page.locator("#compare-budget .gtitle").first.wait_for(timeout=30_000)
     legend = page.locator("#compare-budget .legendtext").all_text_contents()
     assert legend == ["A: best-of-n", "B: algorithm=smc"]
     page.close()
 
 
+BUDGET = "compute budget (NFEs = model calls)"
+
+
 def test_save_reopen_and_share_a_link(browser, app_url, tmp_path):
     page = open_page(browser, app_url)
-    n_box = page.get_by_label("number input for N: candidates")
-    n_box.fill("4")
-    n_box.press("Enter")
-    n_box.blur()
+    b_box = page.get_by_label(f"number input for {BUDGET}")
+    b_box.fill("128")  # best-of-N fits N = 4 to it
+    b_box.press("Enter")
+    b_box.blur()
     page.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=60_000)
     page.locator("#files").get_by_text("Save, share, reopen").click()
     page.locator("#save-btn").click()
@@ -137,7 +140,7 @@ def test_save_reopen_and_share_a_link(browser, app_url, tmp_path):
     import json
 
     d = json.loads(body)
-    assert d["config"]["n"] == 4 and len(d["tree"]["nodes"]) == 132  # the CLI's schema
+    assert d["config"]["budget"] == 128 and len(d["tree"]["nodes"]) == 132  # the CLI's schema
     # the share link carries the settings
     page.locator("#share-btn").click()
     page.wait_for_function(
@@ -145,13 +148,13 @@ def test_save_reopen_and_share_a_link(browser, app_url, tmp_path):
     )
     url = page.locator("#share-link textarea, #share-link input").first.input_value()
     q = parse_qs(urlparse(url).query)
-    assert q["n"] == ["4"] and set(q) <= {"n", "target"} and page.url == url  # only what differs from the defaults
+    assert q["budget"] == ["128"] and set(q) <= {"budget", "target"} and page.url == url  # only what differs from the page
     page.close()
     # a fresh page opened from the link shows the same run
     fresh = browser.new_page(viewport={"width": 1400, "height": 1000})
     fresh.goto(url + "&tree_view=score", wait_until="domcontentloaded")
     fresh.locator("#tree-plot .gtitle", has_text="Candidate tree (132 nodes)").wait_for(timeout=90_000)
-    assert fresh.get_by_label("number input for N: candidates").input_value() == "4"
+    assert fresh.get_by_label(f"number input for {BUDGET}").input_value() == "128"
     # reopen the saved file in another page at the defaults
     fresh.goto(app_url, wait_until="domcontentloaded")
     fresh.locator("#tree-plot .gtitle", has_text="264 nodes").wait_for(timeout=90_000)
@@ -159,5 +162,5 @@ def test_save_reopen_and_share_a_link(browser, app_url, tmp_path):
     fresh.locator("#open-file input[type=file]").set_input_files(str(saved))
     fresh.locator("#status").get_by_text("reopened").wait_for(timeout=60_000)
     fresh.locator("#tree-plot .gtitle", has_text="132 nodes").wait_for(timeout=30_000)
-    assert fresh.get_by_label("number input for N: candidates").input_value() == "4"
+    assert fresh.get_by_label(f"number input for {BUDGET}").input_value() == "128"
     fresh.close()

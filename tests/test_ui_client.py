@@ -122,8 +122,10 @@ def test_endpoints_take_the_knob_names(client):
 
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert [p["parameter_name"] for p in api["/search"]["parameters"]] == list(INPUTS)
-    out = client.predict(n=6, steps=8, obstacles="component:1", avoid="repulsion", api_name="/search")
+    out = client.predict(n=6, steps=8, budget=0, obstacles="component:1", avoid="repulsion", api_name="/search")
     assert out[0].startswith("**finished**") and "48 NFEs" in out[0] and "collision rate" in out[0]
+    out = client.predict(n=6, steps=8, api_name="/search")  # the page's budget: every algorithm fits its N to it
+    assert "256 NFEs" in out[0] and "fitted to the budget: N = 32" in out[0], out[0]
     out = client.predict(eta="nan", api_name="/release_eta")
     assert out[0] == "⚠️ --eta: must be a finite number, got nan"
 
@@ -179,7 +181,7 @@ def _wait_for_runs(h: AppHandlers, n: int, timeout: float = 60.0) -> None:
 # A request far longer than any test (64 × 1,000 steps); a gated guard holds it at its first
 # check until the stop, cancel or disconnect reaches the guard (or the 30 s deadline ends it,
 # with that reason): the tests act on "started" and assert the reason the guard saw.
-LONG = dict(n=64, steps=1000)
+LONG = dict(n=64, steps=1000, budget=0)
 
 
 @pytest.fixture()

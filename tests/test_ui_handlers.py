@@ -283,11 +283,20 @@ def test_guard_reasons():
     clock = [0.0]
     g = RunGuard(Limits(deadline_s=10, max_nodes=5), clock=lambda: clock[0])
     assert not g()
-    g.nodes = 6
-    assert g() and g.reason == "nodes"
-    g2 = RunGuard(Limits(deadline_s=10), clock=lambda: clock[0])
     clock[0] = 11
-    assert g2() and g2.reason == "deadline"
+    assert g() and g.reason == "deadline"
+
+
+def test_node_cap_is_the_runners_and_shows_in_the_status():
+    """The node cap travels in the run request: the runner ends the run past it (with what
+    it found) and the status names the cap."""
+    h = AppHandlers(limits=Limits(max_nodes=40))
+    state = SessionState()
+    out = h.run(state, *values(algorithm="best-of-n", n=16, steps=8))
+    assert out[1].startswith("**stopped**") and "cap of 40 trace nodes" in out[1], out[1]
+    nodes = len(state.result.tree.nodes)
+    assert 40 < nodes <= 40 + 16  # one step past the cap at most (a step adds one node per path)
+    assert h.runs[-1][1] == "nodes"
 
 
 def test_findings_view_renders_the_stored_report(tmp_path):
@@ -324,7 +333,8 @@ def test_the_digits_gallery_shows_the_runs_best_after_a_tree_search():
     from dts_app.ui.state import SessionState
 
     state = SessionState()
-    out = AppHandlers().run(state, *input_values(backend="digits", preset=None, **demo_values("digits"), algorithm="tree"))
+    vals = demo_values("digits") | {"budget": 0}  # the tree's own course: 64 rollouts
+    out = AppHandlers().run(state, *input_values(backend="digits", preset=None, **vals, algorithm="tree"))
     assert out[1].startswith("**finished**"), out[1]
     res, images = state.result, out[1 + Outputs.NAMES.index("images")]
     assert len(res.candidates) > GALLERY_MAX and len(images) == GALLERY_MAX

@@ -117,7 +117,7 @@ def test_a_session_keeps_the_apps_validation_after_control_updates(served, tmp_p
         if update == "on_backend":
             msg = call(url, fn_index(demo, "on_backend"), ["gmm"], session)
         elif update == "link":  # the page opened from a link with n = 300: its load event runs it
-            msg = call(url, fn_index(demo, "on_load"), [None], session, query="?n=300&steps=4")
+            msg = call(url, fn_index(demo, "on_load"), [None], session, query="?n=300&steps=4&budget=0")
             assert status_of(msg).startswith("**finished**") and "1,200 NFEs" in status_of(msg), msg
         else:
             path = run_file(h, tmp_path, n=300, steps=4)

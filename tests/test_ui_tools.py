@@ -118,15 +118,19 @@ def test_tree_views_switch_without_rerunning(handlers, tree_run):
 
 
 def test_compare_runs_both_at_the_same_budget_and_seed(handlers):
+    from dts_app.ui.compare import HEADERS
+
     out = handlers.compare(
         SessionState(), *input_values(n=4, steps=8), algorithm_b="smc", changes_b="avoid=smc\nobstacles=component:1"
     )
     st, status, fa, fb, budget, rows = out
     assert status.startswith("**compared** at 32 NFEs, seed 0"), status
     assert [r[0] for r in rows] == ["A: best-of-n", "B: algorithm=smc, avoid=smc, obstacles=component:1"]
-    assert all(r[3] <= 32 for r in rows) and rows[0][3] == 32
+    col = {h: i for i, h in enumerate(HEADERS)}
+    assert all(r[col["NFEs"]] <= 32 for r in rows) and rows[0][col["NFEs"]] == 32
     assert [tr.name for tr in budget.data] == [rows[0][0], rows[1][0]]
-    assert rows[1][5] == 0.0  # smc avoidance on trap: no collision
+    assert rows[1][col["final collisions"]] == 0.0  # smc avoidance on trap: no collision
+    assert rows[0][col["algorithm settings"]] == "best-of-n: n=4" and rows[1][col["algorithm settings"]].startswith("smc: n=4")
     for changes in ("seed=3", "budget=5", "zzz=1", "n"):
         assert handlers.compare(SessionState(), *input_values(n=4, steps=8), algorithm_b="smc", changes_b=changes)[1].startswith(
             "⚠️"
@@ -173,3 +177,29 @@ def test_digits_demo_gives_search_something_to_find(handlers):
         held[n] = statistics.mean(scores)
     assert held[demo["n"]] > held[1] + 3.0, held  # log P(class 3) under the held-out classifier
     assert held[demo["n"]] > -1.0, held
+
+
+def test_shapes_gallery_badges_and_the_parsed_scene_of_a_selected_image(handlers):
+    """Shapes: every gallery image carries the exact checker's ✓/✗ badge for the prompt, and
+    a selected image's parsed scene and verdict are what the checker reads in it."""
+    from dts_app.shapes.checker import check
+    from dts_app.ui.controls import demo_values
+
+    state = SessionState()
+    vals = demo_values("shapes") | {"budget": 0, "n": 4, "steps": 8, "target": "two red circles"}
+    out = handlers.run(state, *input_values(backend="shapes", preset=None, **vals))
+    assert out[1].startswith("**finished**"), out[1]
+    images = out[1 + Outputs.NAMES.index("images")]
+    shown = state.shown
+    for (_, caption), i in zip(images, shown):
+        passed = check(state.result.images[i].float().clamp(0, 1), "two red circles").passed
+        assert caption.lstrip("★ ").startswith("✓" if passed else "✗"), caption
+    state.selected = shown[0]
+    md = handlers.describe_selected(state)
+    verdict = check(state.result.images[shown[0]].float().clamp(0, 1), "two red circles").passed
+    assert "what the exact checker reads" in md and ("passes" if verdict else "fails") in md
+    state.selected = None
+    assert handlers.describe_selected(state) is None
+    handlers.run(state, *input_values(n=4, steps=8))  # gmm: no scene to describe
+    state.selected = 0
+    assert handlers.describe_selected(state) is None

@@ -59,7 +59,8 @@ BACKENDS: Registry[BackendSpec] = Registry(
             "dts_app.backends.gmm:GMMBackend",
             options=("preset",),
             presets=_gmm_presets(),
-            demo={"verifier": "oracle", "heldout": "supervised"},
+            # the app's one budget: every algorithm fits itself to it (best-of-8 × 32 steps)
+            demo={"verifier": "oracle", "heldout": "supervised", "budget": 256},
         ),
         BackendSpec(
             "digits",
@@ -69,7 +70,7 @@ BACKENDS: Registry[BackendSpec] = Registry(
             options=("model",),
             # unguided sampling (guidance 0) with a class reward: one draw in ten is the
             # class, so best-of-N's held-out score rises with N (docs/app.md)
-            demo={"guidance": 0.0, "target": 3, "verifier": "supervised", "heldout": "oracle", "n": 16},
+            demo={"guidance": 0.0, "target": 3, "verifier": "supervised", "heldout": "oracle", "n": 16, "budget": 512},
         ),
         BackendSpec(
             "shapes",
@@ -80,7 +81,14 @@ BACKENDS: Registry[BackendSpec] = Registry(
             options=("model", "prompt"),
             # a counting prompt the base model often gets wrong: best-of-N with the CNN
             # raises the exact checker's held-out score (docs/shapes.md)
-            demo={"guidance": 2.0, "target": "three squares", "verifier": "supervised", "heldout": "oracle", "n": 8},
+            demo={
+                "guidance": 2.0,
+                "target": "three squares",
+                "verifier": "supervised",
+                "heldout": "oracle",
+                "n": 8,
+                "budget": 512,
+            },  # fmt: skip
         ),
         BackendSpec(
             "dit",

@@ -22,7 +22,10 @@ __all__ = ["FIXED", "parse_changes", "compare"]
 
 #: knobs B may not change: a comparison keeps the seed and the budget of A
 FIXED = ("seed", "budget")
-HEADERS = ["setting", "best score", "held-out score", "NFEs", "nodes", "collision rate", "seconds", "ended"]
+HEADERS = (
+    "setting", "algorithm settings", "best verifier score", "independent judge", "NFEs", "nodes", "final collisions",
+    "path entries into Q*", "seconds", "ended",
+)  # fmt: skip
 
 
 def parse_changes(text: Any, algorithm: Any = None) -> dict:
@@ -68,13 +71,13 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
     cancel = cancel or threading.Event()
     try:
         changes = parse_changes(changes_b, algorithm_b)
-        vals_a, cfg_a, problem_a, algo_a, budget_a, _ = handlers._prepare(values)
-        shared = budget_a or algo_a.max_nfe(problem_a)
+        vals_a, cfg_a, req_a, _ = handlers._prepare(values)
+        shared = req_a.budget or req_a.algorithm.max_nfe(req_a.problem)
         vals_b = dict(vals_a, **changes, budget=shared)
-        _, cfg_b, problem_b, algo_b, budget_b, _ = handlers._prepare(tuple(vals_b[k] for k in INPUTS))
-        runs = [  # A's problem is the one built above, run at the shared budget
-            (cfg, problem, *_run(handlers, state, problem, algo, budget, cancel))
-            for cfg, problem, algo, budget in ((cfg_a, problem_a, algo_a, shared), (cfg_b, problem_b, algo_b, budget_b))
+        _, cfg_b, req_b, _ = handlers._prepare(tuple(vals_b[k] for k in INPUTS))
+        runs = [  # A's request is the one built above, run at the shared budget
+            (cfg, req.problem, *_run(handlers, state, req, cancel))
+            for cfg, req in ((cfg_a, req_a.with_budget(shared)), (cfg_b, req_b))
         ]
     except Exception as e:
         return (state, handlers._error(e), None, None, None, None)
@@ -83,6 +86,7 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
     from ..viz.ledger import compare_budget_figure
 
     labels = [_label(vals_a, {}), _label(vals_b, changes)]
+    settings = {lab: _settings(req) for lab, req in zip(labels, (req_a, req_b))}
     figs, rows = [], []
     for label, (cfg, problem, res, secs, reason) in zip(labels, runs):
         out = handlers.figures(res, cfg, problem.backend)
@@ -90,38 +94,49 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
         fig = out.plane if mixture is not None and mixture.dim == 2 else out.tree
         fig.update_layout(title=f"{label}<br>best {_fmt(res.best_score)} · held-out {_fmt(res.heldout_score)}")
         figs.append(fig)
-        cr = (res.metrics or {}).get("collision_rate")
+        m = res.metrics or {}
         rows.append(
             [
                 label,
+                settings[label],
                 _fmt(res.best_score),
                 _fmt(res.heldout_score),
                 res.ledger.denoiser_nfe,
                 len(res.tree.nodes),
-                "–" if cr is None else round(cr, 3),
+                _rate(m, "collision_rate"),
+                _rate(m, "path_entry_rate"),
                 round(secs, 2),
                 reason or res.message,
             ]
         )
     from .render import budget_curve
 
-    budget_fig = compare_budget_figure({lab: budget_curve(r[2]) for lab, r in zip(labels, runs)})
+    curves = {lab: budget_curve(r[2]) for lab, r in zip(labels, runs)}
+    budget_fig = compare_budget_figure(curves, algorithms=[cfg_a.algorithm, cfg_b.algorithm])
     a, b = runs[0][2], runs[1][2]
     verdict = _verdict(labels, a, b)
     status = f"**compared** at {shared:,} NFEs, seed {cfg_a.seed}: {verdict}"
     return (state, status, figs[0], figs[1], budget_fig, rows)
 
 
-def _run(handlers, state, problem, algo, budget, cancel) -> tuple:
-    from ..search import iterate_search
-
+def _run(handlers, state, request, cancel) -> tuple:
+    """One setting run through the handlers' runner: ``(result, seconds, end reason)``."""
     t0 = time.perf_counter()
     guard = handlers._guard(state, cancel)
     res = None
-    for snap in iterate_search(problem, algo, budget, guard):
-        guard.nodes = snap.n_nodes
+    for snap in handlers._drive(request, guard):
         res = snap.result if snap.done else None
     return res, time.perf_counter() - t0, guard.reason
+
+
+def _rate(metrics: dict, key: str) -> Any:
+    return "–" if metrics.get(key) is None else round(metrics[key], 3)
+
+
+def _settings(request) -> str:
+    """The algorithm's own settings as it ran (after fitting to the budget)."""
+    algo = request.algorithm
+    return f"{algo.name}: " + ", ".join(f"{k}={getattr(algo.config, k)}" for k in algo.spec.params)
 
 
 def _fmt(v: Any) -> str:

@@ -9,14 +9,17 @@ from ..config import FIELDS, ConfigError, SearchConfig
 from .inputs import INPUTS, SLIDERS, TREE_VIEWS, target_value
 from .serving import guarded
 
-__all__ = ["STEPS", "slider_kwargs", "targets_for", "demo_values", "build_controls", "control_updates", "wire_controls"]
+__all__ = [
+    "STEPS", "slider_kwargs", "targets_for", "demo_values", "page_values", "build_controls", "control_updates",
+    "wire_controls",
+]  # fmt: skip
 
 STEPS: dict[str, float] = {"eta": 0.1, "q_star": 0.05, "lam": 0.05, "guidance": 0.5}
 _SLIDER_MAX: dict[str, float] = {
     "n": 256,
     "m": 16,
     "steps": 200,
-    "budget": 200_000,
+    "budget": 8192,
     "seed": 10_000,
     "eta": 20.0,
     "q_star": 5.0,
@@ -69,6 +72,15 @@ def demo_values(backend: str) -> dict:
     return out
 
 
+def page_values() -> dict:
+    """The controls a visitor starts with (the default backend's demo settings, its compute
+    budget included): what the first answer runs, what a link is read against and what a
+    shared link leaves out."""
+    from .inputs import input_values
+
+    return dict(zip(INPUTS, input_values(**demo_values(SearchConfig().backend))))
+
+
 def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
     """Build the controls column inside the current Blocks context.
 
@@ -114,9 +126,10 @@ def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
     c["target"] = gr.Dropdown(
         targets,
         value=target0,
-        label="target (component / class)",
+        label="target (component / class / shapes prompt)",
         allow_custom_value=True,
-        info="What the search verifier rewards.",
+        info="What the search verifier rewards. On shapes, pick an example prompt or type one: "
+        "'two red circles', 'a blue square left of a yellow triangle'.",
     )
     c["algorithm"] = gr.Dropdown(
         [(s.label, s.name) for s in ALGORITHMS.values()],
@@ -129,6 +142,15 @@ def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
     c["verifier"] = gr.Dropdown(vs, value=demo["verifier"], label="search verifier", info="Score the search maximises.")
     c["heldout"] = gr.Dropdown(
         vs, value=demo["heldout"], label="held-out verifier", info="Independent score, reported only (detects hacking)."
+    )
+    c["budget"] = gr.Slider(
+        **slider_kwargs("budget", demo.get("budget", d.budget))
+        | dict(
+            label="compute budget (NFEs = model calls)",
+            info="Every algorithm fits its N to it, so switching algorithm compares equal compute; "
+            "0: each runs its own N and M as set.",
+            elem_id="budget",
+        )
     )
     for k in ("n", "m", "eta", "q_star"):
         c[k] = gr.Slider(**slider_kwargs(k, demo.get(k, getattr(d, k))))
@@ -157,7 +179,7 @@ def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
         e["mark"] = gr.Button("mark best (or selected image) as obstacle", size="sm", elem_id="mark-btn")
         e["clear"] = gr.Button("clear obstacles", size="sm", elem_id="clear-obstacles")
     with gr.Accordion("more knobs", open=False):
-        for k in ("steps", "budget", "seed", "delta_f", "delta_b", "lam", "guidance"):
+        for k in ("steps", "seed", "delta_f", "delta_b", "lam", "guidance"):
             c[k] = gr.Slider(**slider_kwargs(k, demo.get(k, getattr(d, k))))
         c["solver"] = gr.Dropdown(list(FIELDS["solver"].choices), value=d.solver, label="solver", info=FIELDS["solver"].help)
     c["embed"] = gr.Radio(

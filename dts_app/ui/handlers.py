@@ -25,7 +25,7 @@ from .inputs import INPUTS, LIVE, SLIDERS, clip, config_from, input_values, pars
 from .limits import Limits, RunGuard
 from .models import BackendCache, check_models
 from .render import Outputs, live_tree, render
-from .state import SessionState
+from .state import STOPPED_QUEUED, SessionState, stopped_before, superseded
 from .tools import ToolHandlers
 
 __all__ = [
@@ -114,8 +114,10 @@ class AppHandlers(ToolHandlers):
         return cap, f" (per-request cap {cap:,} NFEs; {self.limits.lift(var)})"
 
     def _prepare(self, values: tuple) -> tuple:
-        """Validate the inputs and build ``(vals, config, problem, algorithm, budget, note)``."""
+        """Validate the inputs and build ``(vals, config, request, note)``: the typed
+        :class:`~dts_app.search.runner.RunRequest` of this request under its caps."""
         from ..search.registry import make_algorithm
+        from ..search.runner import RunRequest
 
         if len(values) != len(INPUTS):
             raise ConfigError(f"expected {len(INPUTS)} control values ({', '.join(INPUTS)}), got {len(values)}")
@@ -127,7 +129,22 @@ class AppHandlers(ToolHandlers):
         except ValueError as e:
             raise ConfigError(_first_line(e)) from None
         budget, note = self._capped(cfg, problem, algo)
-        return vals, cfg, problem, algo, budget, note
+        if cfg.budget and budget:  # the one budget: every algorithm fits its own N to it
+            fitted = algo.fit_budget(problem, budget)
+            note += _fitted_note(algo, fitted)
+            algo = fitted
+        return vals, cfg, RunRequest(problem, algo, budget, self.limits.max_nodes), note
+
+    def _drive(self, request, guard: RunGuard) -> Iterator:
+        """The snapshots of one run through the one :class:`~dts_app.search.runner.Runner`
+        (its node cap ends the run as the guard's ``"nodes"``)."""
+        from ..search.runner import Runner
+
+        runner = Runner(request, guard)
+        for snap in runner:
+            if snap.done and runner.reason == "nodes":
+                guard.cancel("nodes")
+            yield snap
 
     # ---- figures ---------------------------------------------------------------------
     def figures(self, result, cfg: SearchConfig, backend, method: str = "pca", tree_view: str = "layered") -> Outputs:
@@ -138,18 +155,26 @@ class AppHandlers(ToolHandlers):
         return out
 
     def _status(self, res, cfg: SearchConfig, note: str, secs: float, guard: RunGuard | None = None) -> str:
+        """The status line in plain words: how the run ended, the best verifier score, the
+        independent judge's score of the same sample, model calls, and obstacle contact."""
         best, held = res.best_score, res.heldout_score
+        ended = res.message  # a search that fits itself to the budget finishes by spending it
+        spent = ended == "budget exhausted" and bool(cfg.budget)
         parts = [
-            f"**{res.message}** · {cfg.algorithm} on {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else ""),
-            f"best score {best:.4g}" if best is not None else "no finished path",
-            f"held-out {held:.4g}" if held is not None else "",
-            f"{res.ledger.denoiser_nfe:,} NFEs{note}",
+            f"**{'finished' if spent else ended}** · {cfg.algorithm} on {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else ""),
+            f"best verifier score {best:.4g}" if best is not None else "no finished path",
+            f"independent judge {held:.4g}" if held is not None else "",
+            f"{res.ledger.denoiser_nfe:,} NFEs (model calls){' of the budget' if spent else ''}{note}",
             f"{len(res.tree.nodes):,} nodes",
             f"{secs * 1000:.0f} ms",
         ]
         m = res.metrics or {}
         if m.get("collision_rate") is not None:
-            parts.append(f"collision rate {m['collision_rate']:.2f}")
+            entry = m.get("path_entry_rate")
+            parts.append(
+                f"collision rate {m['collision_rate']:.2f} (finals within Q*)"
+                + (f" · path entries {entry:.2f} (paths that came within Q*)" if entry is not None else "")
+            )
         if guard is not None and guard.note():
             parts.append(guard.note())
         return " · ".join(p for p in parts if p)
@@ -167,46 +192,21 @@ class AppHandlers(ToolHandlers):
         return RunGuard(self.limits, lambda: state.stops != seen, gone, clock=self.clock)
 
     def run(self, state: SessionState, *values, cancel: threading.Event | None = None, enqueued: float | None = None) -> tuple:
-        """Run a search to the end and redraw everything (the live path for sliders).
+        """Run a search to the end and redraw everything (the one-answer path: links, the
+        API's ``/release_*``): the last answer of :meth:`stream`, with no live frames.
 
         Args:
             cancel: set by the layout when the client cancels or disconnects; the search
                 then stops within a step and nothing is drawn.
 
         Returns:
-            ``(state, status, tree, trajectories, embedding, plane, gallery, images, ledger, budget)``;
+            ``(state, status, tree, trajectories, embedding, plane, gallery, images, ledger, budget, hacking)``;
             on an error only ``status`` changes (figures are ``gr.skip()``-like ``None``s
             that the layout maps to "keep")."""
-        state = state if isinstance(state, SessionState) else SessionState()
-        if stopped_before(state, enqueued):
-            return (state, *Outputs(status=STOPPED_QUEUED).as_tuple())
-        if superseded(state, enqueued):
-            return (state, *Outputs(status=None).as_tuple())
-        t0 = time.perf_counter()
-        guard = self._guard(state, cancel, enqueued)
-        state.running += 1
-        try:
-            from ..search import iterate_search
-
-            vals, cfg, problem, algo, budget, note = self._prepare(values)
-            res = None
-            for snap in iterate_search(problem, algo, budget, guard):
-                guard.nodes = snap.n_nodes
-                res = snap.result if snap.done else None
-            self._record("run", guard, t0)
-            if guard.reason == "cancelled" or (cancel is not None and cancel.is_set()):
-                return (state, *Outputs(status="cancelled").as_tuple())  # nobody is waiting: draw nothing
-            out = self.figures(res, cfg, problem.backend, vals.get("embed") or "pca", vals.get("tree_view") or "layered")
-        except Exception as e:
-            return (state, *Outputs(status=self._error(e)).as_tuple())
-        finally:
-            state.running -= 1
-        extra = out.status
-        out.status = self._status(res, cfg, note, time.perf_counter() - t0, guard) + f" · view {out.embed_used.upper()}"
-        out.status += f" · {extra}" if extra else ""
-        state.result, state.config, state.selected, state.shown = res, cfg, None, out.shown
-        state.runs += 1
-        return (state, *out.as_tuple())
+        last = None
+        for last in self._answers(state, values, cancel, enqueued, live=False):
+            pass
+        return last if last is not None else (state, *Outputs(status="cancelled").as_tuple())
 
     def stream(
         self, state: SessionState, *values, cancel: threading.Event | None = None, enqueued: float | None = None
@@ -218,6 +218,9 @@ class AppHandlers(ToolHandlers):
             every 0.4 s) and, at most every ``Limits.live_interval_s``, a tree decimated to
             ``Limits.live_nodes`` nodes; the last one redraws every view.
         """
+        yield from self._answers(state, values, cancel, enqueued, live=True)
+
+    def _answers(self, state, values: tuple, cancel, enqueued, live: bool) -> Iterator[tuple]:
         state = state if isinstance(state, SessionState) else SessionState()
         if stopped_before(state, enqueued):  # Stop was pressed while this run waited in the queue
             yield (state, *Outputs(status=STOPPED_QUEUED).as_tuple())
@@ -228,37 +231,37 @@ class AppHandlers(ToolHandlers):
         t0 = time.perf_counter()
         guard = self._guard(state, cancel, enqueued)
         try:
-            vals, cfg, problem, algo, budget, note = self._prepare(values)
-            total = min(budget, algo.max_nfe(problem)) if budget else algo.max_nfe(problem)
+            vals, cfg, request, note = self._prepare(values)
+            total = request.total_nfe()
         except Exception as e:
             yield (state, *Outputs(status=self._error(e)).as_tuple())
             return
-        from ..search import iterate_search
-
         state.running += 1
-        state.streaming = True
+        state.streaming = live
         last_status = last_tree = -math.inf
         done = False
         shown = getattr(state.config, "backend", None), getattr(state.config, "preset", None)
         switched = state.result is not None and shown != (cfg.backend, cfg.preset)
+        view = vals.get("tree_view") or "layered"
         try:
-            for snap in iterate_search(problem, algo, budget, guard):
-                guard.nodes = snap.n_nodes
+            for snap in self._drive(request, guard):
                 if snap.done:
                     res, done = snap.result, True
-                    self._record("stream", guard, t0)
+                    self._record("stream" if live else "run", guard, t0)
                     if guard.reason == "cancelled" or (cancel is not None and cancel.is_set()):
+                        if not live:
+                            yield (state, *Outputs(status="cancelled").as_tuple())  # nobody is waiting: draw nothing
                         return
-                    out = self.figures(res, cfg, problem.backend, vals.get("embed") or "pca", vals.get("tree_view") or "layered")
+                    out = self.figures(res, cfg, request.problem.backend, vals.get("embed") or "pca", view)
                     extra = out.status
                     out.status = self._status(res, cfg, note, time.perf_counter() - t0, guard)
-                    out.status += f" · {extra}" if extra else ""
+                    out.status += f" · view {out.embed_used.upper()}" + (f" · {extra}" if extra else "")
                     state.result, state.config, state.selected, state.shown = res, cfg, None, out.shown
                     state.runs += 1
                     yield (state, *out.as_tuple())
                     return
                 now = self.clock()
-                if now - last_status < STATUS_INTERVAL_S:
+                if not live or now - last_status < STATUS_INTERVAL_S:
                     continue
                 last_status = now
                 spent = snap.ledger["denoiser_nfe"]
@@ -267,7 +270,7 @@ class AppHandlers(ToolHandlers):
                 status = f"running… step {snap.step} · {bar} {spent:,}/{total:,} NFEs · {snap.n_nodes:,} nodes"
                 tree = None
                 if now - last_tree >= self.limits.live_interval_s:
-                    tree = live_tree(snap.trace, self.limits.live_nodes, vals.get("tree_view") or "layered")
+                    tree = live_tree(snap.trace, self.limits.live_nodes, view, cfg.algorithm)
                     last_tree = self.clock()  # the interval counts from the end of a redraw
                 out = Outputs(status=status, tree=tree)
                 if switched:  # another backend or preset: no view of the old one stays beside the new tree
@@ -282,7 +285,7 @@ class AppHandlers(ToolHandlers):
             state.streaming = False
             if not done:  # closed by a client that went away between two steps
                 guard.cancel()
-                self._record("stream", guard, t0)
+                self._record("stream" if live else "run", guard, t0)
 
     def warm_up(self) -> threading.Thread:
         """Load the default backend and fit its verifiers in a daemon thread, so the
@@ -355,20 +358,6 @@ class AppHandlers(ToolHandlers):
         return state, "**stopped**: runs of this session were cancelled; the views show the last finished result"
 
 
-STOPPED_QUEUED = "**stopped** before it started: Stop was pressed while this run waited in the queue"
-
-
-def stopped_before(state: SessionState, enqueued: float | None) -> bool:
-    """True when Stop was pressed after a run was queued (``enqueued``: ``time.monotonic()``
-    when it joined the queue; None: unknown) and before it started."""
-    return enqueued is not None and state.stopped_at >= enqueued
-
-
-def superseded(state: SessionState, enqueued: float | None) -> bool:
-    """True when a run of this session queued after this one (at ``enqueued``) has started."""
-    return enqueued is not None and state.newest > enqueued
-
-
 def _placeholders(out: Outputs, text: str) -> None:
     """Every view but the tree and the status as a note (the views of another run)."""
     from .render import note_figure
@@ -390,6 +379,17 @@ def _check_target(target: Any, backend) -> None:
         shown = f"{ids[0]}…{ids[-1]}" if len(ids) > 12 else ", ".join(map(str, ids))
         what = repr(target) if isinstance(target, str) else str(target)
         raise ConfigError(f"target: {what[:40]} is not one of {shown}")
+
+
+def _fitted_note(algo, fitted) -> str:
+    """What fitting to the budget changed (e.g. " · fitted to the budget: N = 8")."""
+    names = {"n": "N", "m": "M", "iterations": "iterations"}
+    changed = [
+        f"{names.get(k, k)} = {getattr(fitted.config, k)}"
+        for k in fitted.spec.params
+        if k in names and getattr(fitted.config, k) != getattr(algo.config, k)
+    ]
+    return f" · fitted to the budget: {', '.join(changed)}" if changed else ""
 
 
 def _first_line(e: BaseException) -> str:

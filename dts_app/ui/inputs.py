@@ -232,9 +232,10 @@ def config_inputs(cfg: SearchConfig) -> dict:
     return vals
 
 
-def query_string(values: dict) -> str:
-    """URL query parameters for the controls that differ from the defaults (``n=16&avoid=smc``)."""
-    base = dict(zip(INPUTS, input_values()))
+def query_string(values: dict, base: dict | None = None) -> str:
+    """URL query parameters for the controls that differ from ``base`` (default:
+    :func:`input_values`; the page passes its own defaults), e.g. ``n=16&avoid=smc``."""
+    base = base if base is not None else dict(zip(INPUTS, input_values()))
     pairs = []
     for k in INPUTS:
         v = values.get(k)

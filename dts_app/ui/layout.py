@@ -10,9 +10,11 @@ from typing import Any
 
 from ..config import SearchConfig
 from .clicks import CLICK_JS
-from .controls import STEPS, build_controls, control_updates, demo_values, slider_kwargs, wire_controls
-from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers, Outputs, input_values
+from .controls import STEPS, build_controls, control_updates, slider_kwargs, wire_controls
+from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers, Outputs
+from .lessons import lesson_note, opening_values
 from .limits import configure_heap, configure_threads
+from .panels import LAYOUT_CSS, PHONE_JS, compare_panel, files_panel, guide_panel, lessons_panel, views_panel
 from .serving import (
     call_in_thread,
     calm_queue,
@@ -60,38 +62,6 @@ def gpu_decorator(fn):
     return spaces.GPU(fn)
 
 
-def _views(gr, first: dict) -> dict:
-    """The right column's views (inside the current Blocks context); ``first`` holds the
-    default answer's values, drawn with the page itself (no round trip before first paint)."""
-    v: dict[str, Any] = {}
-    v["status"] = gr.Markdown(first.get("status") or "Press **Run** (or release a slider) to search.", elem_id="status")
-    with gr.Row():
-        v["tree"] = gr.Plot(first.get("tree"), label="candidate tree (click a node to inspect it)", elem_id="tree-plot")
-        v["plane"] = gr.Plot(first.get("plane"), label="true plane (2-D gmm): click to place an obstacle", elem_id="plane-plot")
-    with gr.Row():
-        v["trajectories"] = gr.Plot(first.get("trajectories"), label="score and distance trajectories", elem_id="traj-plot")
-        v["embedding"] = gr.Plot(first.get("embedding"), label="paths in latent space", elem_id="embed-plot")
-    with gr.Row():
-        with gr.Column():
-            v["gallery"] = gr.Plot(first.get("gallery"), label="final candidates", elem_id="gallery-plot")
-            v["images"] = gr.Gallery(
-                label="final images: search score · held-out score (select one, then mark it as an obstacle)",
-                columns=4,
-                height="auto",
-                object_fit="contain",
-                visible=False,
-                elem_id="images",
-            )
-        v["budget"] = gr.Plot(first.get("budget"), label="budget", elem_id="budget-plot")
-    with gr.Row():
-        v["hacking"] = gr.Plot(first.get("hacking"), label="verifier hacking: search vs held-out score", elem_id="hacking-plot")
-        with gr.Column():
-            v["node_md"] = gr.Markdown("Click a node of the tree to see it here.", elem_id="node-detail")
-            v["node_img"] = gr.Image(label="x̂0 of the clicked node", visible=False, height=160, elem_id="node-image")
-    v["ledger"] = gr.Dataframe(first.get("ledger"), headers=["counter", "value"], label="ledger", interactive=False)
-    return v
-
-
 def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, first_view: bool | None = None):
     """Build the app.
 
@@ -108,7 +78,6 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
     """
     import gradio as gr
 
-    from ..search.registry import ALGORITHMS
     from ..viz.embedding import UmapEmbedder
 
     if handlers is None:
@@ -138,68 +107,15 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             "and steer around obstacles. Every change of a control re-runs the search."
             + (_public_note(limits) if limits.public else "")
         )
-        with gr.Row():
+        with gr.Row(elem_id="main-row"):  # on a phone the views come first (LAYOUT_CSS)
             with gr.Column(scale=1, min_width=320):
                 c, e = build_controls(gr, handlers, d)
             with gr.Column(scale=3):
-                v = _views(gr, {**first, **static})
-                with gr.Accordion("Compare two settings at the same budget and seed", open=False, elem_id="compare"):
-                    with gr.Row():
-                        algo_b = gr.Dropdown(
-                            [(s.label, s.name) for s in ALGORITHMS.values()],
-                            value="smc",
-                            label="B: algorithm",
-                            info="A is the controls on the left.",
-                            elem_id="algo-b",
-                        )
-                        changes_b = gr.Textbox(
-                            value="",
-                            lines=2,
-                            label="B: other changes (knob=value per line)",
-                            placeholder="avoid=smc\nn=16",
-                            info="Any control's name; B keeps A's seed and budget.",
-                            elem_id="changes-b",
-                        )
-                        cmp_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
-                    with gr.Row():
-                        fig_a = gr.Plot(label="A", elem_id="compare-a")
-                        fig_b = gr.Plot(label="B", elem_id="compare-b")
-                    with gr.Row():
-                        cmp_budget = gr.Plot(label="budget curves", elem_id="compare-budget")
-                        cmp_table = gr.Dataframe(
-                            headers=[
-                                "setting",
-                                "best score",
-                                "held-out score",
-                                "NFEs",
-                                "nodes",
-                                "collision rate",
-                                "seconds",
-                                "ended",
-                            ],
-                            label="A against B",
-                            interactive=False,
-                        )
-                with gr.Accordion("Save, share, reopen", open=False, elem_id="files"):
-                    with gr.Row():
-                        save_btn = gr.Button("save run (JSON)", elem_id="save-btn")
-                        saved = gr.File(label="saved run", interactive=False, elem_id="saved-file")
-                        opened = gr.File(
-                            label="open a saved run (.json)", file_types=[".json"], type="filepath", elem_id="open-file"
-                        )
-                    with gr.Row():
-                        share_btn = gr.Button("link to these settings", elem_id="share-btn")
-                        link = gr.Textbox(
-                            label="link",
-                            interactive=False,
-                            elem_id="share-link",
-                            buttons=["copy"],
-                            info="Opens the app with these settings (the address bar shows it too).",
-                        )
-                with gr.Accordion("Findings: what the field claims, what we measure", open=False):
-                    from .findings import findings_markdown
-
-                    gr.Markdown(findings_markdown(), elem_id="findings")
+                guide_panel(gr)
+                v = views_panel(gr, {**first, **static})
+                cmp = compare_panel(gr)
+                files = files_panel(gr)
+                lessons_panel(gr)
         plane_click = gr.Textbox(visible="hidden", elem_id="plane-click", info="the last click on the plane (set by the page)")
         node_click = gr.Textbox(visible="hidden", elem_id="node-click", info="the last clicked tree node (set by the page)")
         status = v["status"]
@@ -218,7 +134,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             return tuple(gr.skip() if x is None else x for x in t)
 
         # compare's B and the private events' inputs too: the server validates, with messages
-        raw_values(controls + [algo_b, changes_b, e["pick"], plane_click, node_click])
+        raw_values(controls + [cmp["algo_b"], cmp["changes_b"], e["pick"], plane_click, node_click])
         run_sync, stream_sync = gpu_decorator(handlers.run), gpu_decorator(handlers.stream)
         compare_sync = gpu_decorator(handlers.compare)
 
@@ -255,14 +171,11 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
                 return tuple(out)
             if not params:
                 return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(gr, handlers, None))
-            vals = dict(zip(INPUTS, input_values()))
-            if "backend" in params:
-                vals.update(demo_values(str(params["backend"])))
-            vals.update(params)
+            vals = opening_values(params)  # the defaults, the linked backend's demo settings, the link
             cancel = threading.Event()
             t = await call_in_thread(lambda: run_sync(SessionState(), *[vals[k] for k in INPUTS], cancel=cancel), cancel)
             if str(t[1]).startswith("**"):
-                t = (t[0], f"{t[1]} · opened from a link", *t[2:])
+                t = (t[0], f"{t[1]} · opened from a link" + (f" · {lesson_note(vals)}" if lesson_note(vals) else ""), *t[2:])
             return (*keep(t), *control_updates(gr, handlers, vals))
 
         on_load.__annotations__ = {"request": gr.Request}  # (string annotations are not resolved)
@@ -301,12 +214,13 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         progress = "hidden" if static else "full"  # no overlay on the snapshots while plotly loads
         live.append(demo.load(on_load, [state], outputs + controls, js=hydrate, show_progress=progress, api_name=False, **search))
         demo.load(None, None, None, js=CLICK_JS)
-        cmp_outputs = [state, status, fig_a, fig_b, cmp_budget, cmp_table]
-        live.append(cmp_btn.click(run_compare, inputs + [algo_b, changes_b], cmp_outputs, api_name="compare", **search))
+        demo.load(None, None, None, js=PHONE_JS)  # a phone starts with the guide closed: results first
+        cmp_outputs = [state, cmp["status"], cmp["fig_a"], cmp["fig_b"], cmp["budget"], cmp["table"]]
+        cmp_inputs = inputs + [cmp["algo_b"], cmp["changes_b"]]
+        live.append(cmp["button"].click(run_compare, cmp_inputs, cmp_outputs, api_name="compare", **search))
         # Stop: streamed runs end within a step (the running one shows what it found, a
         # queued one answers "stopped before it started"); the one-answer events are cancelled
         e["stop"].click(handlers.stop, [state], [state, status], queue=False, cancels=live, api_name="stop")
-        skip2 = lambda m: (gr.skip(), m)
 
         def on_select(st, evt: gr.EventData = None):
             """A gallery image selected (the event's data is read defensively: a forged or
@@ -316,13 +230,16 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             index = data.get("index") if isinstance(data, dict) else None
             st.selected = index if type(index) is int and 0 <= index < 4096 else None
             if st.selected is None:
-                return st, "⚠️ select: no image was selected"
+                return st, "⚠️ select: no image was selected", gr.skip()
             shown = st.shown or []  # the gallery's images are some of the candidates: its index → theirs
             st.selected = shown[index] if index < len(shown) else index
-            return st, f"image {index} selected: **mark best (or selected image) as obstacle** marks this one"
+            scene = handlers.describe_selected(st)  # shapes: the parsed scene and its verdict
+            said = f"image {index} selected: **mark best (or selected image) as obstacle** marks this one"
+            return st, said, gr.skip() if scene is None else scene
 
         on_select.__annotations__ = {"evt": gr.EventData}
-        v["images"].select(guarded(on_select, skip2), [state], [state, status], api_name=False)
+        skip3 = lambda m: (gr.skip(), m, gr.skip())
+        v["images"].select(guarded(on_select, skip3), [state], [state, status, v["node_md"]], api_name=False)
 
         def inspect(st, click):
             md, img = handlers.inspect_node(st, click)
@@ -340,7 +257,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         redraw = guarded(redraw, lambda m: gr.skip())
         c["tree_view"].input(redraw, [state, c["tree_view"]], [v["tree"]], api_name=False)
         save = guarded(handlers.save, lambda m: (None, m))
-        save_btn.click(named(save, (), first=("state",)), [state], [saved, status], api_name="save_run", **search)
+        save_click = named(save, (), first=("state",))
+        files["save"].click(save_click, [state], [files["saved"], status], api_name="save_run", **search)
 
         def reopen(st, run_file):
             out = handlers.reopen(st, run_file)
@@ -350,10 +268,12 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
 
         n_open = len(outputs) + len(controls)
         reopen = guarded(reopen, lambda m: (gr.skip(), m, *[gr.skip()] * (n_open - 2)))
-        opened.upload(reopen, [state, opened], outputs + controls, api_name="open_run", **search)
+        files["opened"].upload(reopen, [state, files["opened"]], outputs + controls, api_name="open_run", **search)
         share = guarded(handlers.share_query, lambda m: gr.skip())
-        share_btn.click(share, controls, [link], api_name=False).then(None, [link], [link], js=SHARE_JS)
-        handlers.saved_files.cache = saved.GRADIO_CACHE  # saved runs live where Gradio serves them from
+        files["share"].click(share, controls, [files["link"]], api_name=False).then(
+            None, [files["link"]], [files["link"]], js=SHARE_JS
+        )
+        handlers.saved_files.cache = files["saved"].GRADIO_CACHE  # saved runs live where Gradio serves them from
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
     calm_queue(demo)  # an idle server does not poll its queue every millisecond
     keep_session_slots()
@@ -364,7 +284,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         kwargs.setdefault("state_session_capacity", limits.sessions)
         kwargs.setdefault("max_file_size", limits.max_file_bytes)  # bigger uploads are refused before they land
         kwargs.setdefault("show_error", False)  # framework errors: our one line (own_error_messages)
-        kwargs.setdefault("css", SNAPSHOT_CSS)
+        kwargs.setdefault("css", SNAPSHOT_CSS + LAYOUT_CSS)
         return launch(*args, **kwargs)
 
     demo.launch = launch_bounded

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from .inputs import INPUTS, config_from, input_values, query_string, values_from_query
+from .inputs import INPUTS, config_from, query_string, values_from_query
 
 __all__ = [
     "REPORT",
@@ -72,14 +72,17 @@ class Lesson:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def values(self) -> dict:
-        """Every control value of the lesson, as the page holds them once it is opened."""
-        return opening_values(self.settings)
+        """Every control value of the lesson, as the page holds them once it is opened (a
+        lesson runs its N and M as set: compute budget 0, unless it sets one)."""
+        return opening_values({"budget": 0, **self.settings})
 
     def query(self) -> str:
         """The link's query (no ``?``): the controls that differ from the defaults, plus any
         that the backend's demo settings would otherwise change on opening."""
+        from .controls import page_values
+
         vals = self.values()
-        q = query_string(vals)
+        q = query_string(vals, page_values())
         opened = opening_values(values_from_query(dict(parse_qsl(q))))
         extra = [(k, _text(vals[k])) for k in INPUTS if not _same(opened.get(k), vals.get(k))]
         return "&".join(p for p in (q, urlencode(extra)) if p)
@@ -108,11 +111,12 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def opening_values(params: Mapping[str, Any]) -> dict:
-    """The control values a page opened with a link runs: the app's defaults, then the
-    demo settings of the backend the link names (if it names one), then the link's values."""
-    from .controls import demo_values
+    """The control values a page opened with a link runs: the page's defaults (its compute
+    budget included), then the demo settings of the backend the link names (if it names
+    one), then the link's values."""
+    from .controls import demo_values, page_values
 
-    vals = dict(zip(INPUTS, input_values()))
+    vals = page_values()
     if "backend" in params:
         vals.update(demo_values(str(params["backend"])))
     vals.update(params)

@@ -190,7 +190,8 @@ ENV: dict[str, str] = {
 
 class RunGuard:
     """The ``stop`` callable of one run: True once the user stopped, the client went
-    away, the deadline passed or the trace passed the node cap; ``reason`` says which.
+    away or the deadline passed; ``reason`` says which (the trace-node cap is the
+    runner's, :attr:`~dts_app.search.runner.RunRequest.max_nodes`, noted here as ``"nodes"``).
 
     Args:
         limits: the caps.
@@ -211,7 +212,6 @@ class RunGuard:
         self.client_gone = client_gone
         self.clock = clock
         self.started = clock()
-        self.nodes = 0
         self.reason: str | None = None
         self._lock = threading.Lock()
 
@@ -230,8 +230,6 @@ class RunGuard:
             reason = "cancelled"
         elif self.clock() - self.started > self.limits.deadline_s:
             reason = "deadline"
-        elif self.nodes > self.limits.max_nodes:
-            reason = "nodes"
         if reason is not None:
             with self._lock:
                 self.reason = self.reason or reason

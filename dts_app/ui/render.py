@@ -130,20 +130,20 @@ def _relabel(fig, ids: list[int], total: int) -> None:
     fig.update_layout(title=f"Candidate tree ({len(ids):,} of {total:,} nodes drawn)")
 
 
-def live_tree(trace, cap: int, view: str = "layered"):
+def live_tree(trace, cap: int, view: str = "layered", algorithm: str | None = None):
     """The tree figure of a growing trace, decimated to ``cap`` nodes (no x̂0)."""
     nodes = list(trace.nodes)
     if view == "layered":  # aggregated into at most cap / 2 cells (plus the marked statuses)
-        return tree_view_figure(nodes, None, view, cap, max_markers=max(50, cap // 2))
+        return tree_view_figure(nodes, None, view, cap, max_markers=max(50, cap // 2), algorithm=algorithm)
     from ..viz.tree import tree_figure
 
     tree, ids, _ = decimate(nodes, cap, None, with_x0=False)
-    fig = tree_figure(tree, None)
+    fig = tree_figure(tree, None, algorithm=algorithm)
     _relabel(fig, ids, len(nodes))
     return fig
 
 
-def tree_view_figure(nodes: list, best: int | None, view: str, cap: int, max_markers: int = 4000):
+def tree_view_figure(nodes: list, best: int | None, view: str, cap: int, max_markers: int = 4000, algorithm: str | None = None):
     """The tree view of a trace's nodes: ``layered`` (every node, aggregated into cells
     when large: the counts stay exact) or ``score`` (score against step, decimated to
     ``cap`` nodes along whole root paths)."""
@@ -151,11 +151,11 @@ def tree_view_figure(nodes: list, best: int | None, view: str, cap: int, max_mar
         from ..viz.tree_layout import layered_tree_figure
 
         tree = {"nodes": [_shallow(n, x0=False) for n in nodes], "events": []}
-        return layered_tree_figure(tree, best, max_markers=max_markers)
+        return layered_tree_figure(tree, best, max_markers=max_markers, algorithm=algorithm)
     from ..viz.tree import tree_figure
 
     tree, ids, b = decimate(nodes, cap, best, with_x0=False)
-    fig = tree_figure(tree, b)
+    fig = tree_figure(tree, b, algorithm=algorithm)
     _relabel(fig, ids, len(nodes))
     return fig
 
@@ -258,30 +258,43 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
     obstacles = result.obstacles
     mixture = backend.reference_mixture()
     out = Outputs(status="")
-    out.tree = tree_view_figure(nodes, result.best_node, tree_view, cap)
+    algo = cfg.algorithm  # one colour per algorithm in every view (viz/style.py)
+    out.tree = tree_view_figure(nodes, result.best_node, tree_view, cap, algorithm=algo)
     q_stars = [o["q_star"] for o in obstacles]
-    out.trajectories = trajectories_figure(tree, best, min(q_stars) if q_stars else None)
+    out.trajectories = trajectories_figure(tree, best, min(q_stars) if q_stars else None, algorithm=algo)
     use = method if len(tree["nodes"]) <= limits.umap_points else "pca"
-    out.embedding, out.embed_used = embedding_figure(tree, obstacle_geometry(obstacles), use, embedder)
+    out.embedding, out.embed_used = embedding_figure(
+        tree, obstacle_geometry(obstacles), use, embedder, algorithm=algo, best_node=best
+    )
     if mixture is not None and mixture.dim == 2:
         tgt = cfg.target if cfg.target is not None else backend.default_target()
         tm = [mixture.means[int(tgt)].tolist()] if isinstance(tgt, int) and 0 <= tgt < len(mixture.means) else None
-        out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, tm)
+        out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, tm, algorithm=algo)
     else:
         out.plane = note_figure("the true plane is drawn for 2-D gmm presets")
     if result.images is not None:
         out.shown = gallery_picks(result.candidates, result.best_node, min(len(result.candidates), len(result.images)))
         images = result.images.numpy()
         picks = [(images[i], result.candidates[i]) for i in out.shown]
-        out.images = image_gallery([(img, c.score, c.heldout_score, c.node_id) for img, c in picks], result.best_node)
+        prompt = shapes_prompt(cfg, backend)  # shapes: a ✓/✗ badge of the exact checker on every image
+        rows = [(img, c.score, c.heldout_score, c.node_id) for img, c in picks]
+        out.images = image_gallery(rows, result.best_node, prompt=prompt)
         out.gallery = note_figure("final candidates are shown as images below")
     else:
         out.gallery = points_gallery_figure(shown, result.best_node)
         out.images = []
-    out.hacking = hacking_figure(hacking_summary(cands[: limits.draw_nodes], result.ledger.denoiser_nfe))
+    out.hacking = hacking_figure(hacking_summary(cands[: limits.draw_nodes], result.ledger.denoiser_nfe), algorithm=algo)
     out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics)
-    out.budget = anytime_figure(budget_curve(result, cands), _sweep(cfg))
+    out.budget = anytime_figure(budget_curve(result, cands), _sweep(cfg), algorithm=algo)
     return out
+
+
+def shapes_prompt(cfg: SearchConfig, backend) -> str | None:
+    """The prompt the shapes images are checked against (None on other backends)."""
+    if cfg.backend != "shapes":
+        return None
+    target = cfg.target if cfg.target is not None else backend.default_target()
+    return target if isinstance(target, str) else None
 
 
 def gallery_picks(candidates: list, best: int | None, count: int, cap: int = GALLERY_MAX) -> list[int]:

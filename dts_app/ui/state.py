@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SessionState"]
+__all__ = ["STOPPED_QUEUED", "SessionState", "stopped_before", "superseded"]
 
 
 @dataclass
@@ -51,3 +51,17 @@ class SessionState:
     def stop(self) -> bool:
         """True once Stop was pressed in this session."""
         return self.stops > 0
+
+
+STOPPED_QUEUED = "**stopped** before it started: Stop was pressed while this run waited in the queue"
+
+
+def stopped_before(state: SessionState, enqueued: float | None) -> bool:
+    """True when Stop was pressed after a run was queued (``enqueued``: ``time.monotonic()``
+    when it joined the queue; None: unknown) and before it started."""
+    return enqueued is not None and state.stopped_at >= enqueued
+
+
+def superseded(state: SessionState, enqueued: float | None) -> bool:
+    """True when a run of this session queued after this one (at ``enqueued``) has started."""
+    return enqueued is not None and state.newest > enqueued

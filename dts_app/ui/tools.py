@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import ConfigError
 from . import clicks
-from .inputs import INPUTS, config_inputs, input_values, query_string, values_from_query
+from .inputs import INPUTS, config_inputs, query_string, values_from_query
 from .runfile import load_run, run_name, run_text
 from .serving import SavedFiles
 from .state import SessionState
@@ -34,12 +34,33 @@ class ToolHandlers:
         :class:`SessionState` holding that result is returned each time."""
         with self._first_lock:
             if self._first is None:
-                out = self.run(SessionState(), *input_values())
+                from .controls import page_values
+
+                out = self.run(SessionState(), *page_values().values())  # the page's own controls
                 if not str(out[1]).startswith("**"):  # an error: not cached, shown as it is
                     return out
                 self._first = out
         st = self._first[0]
         return (SessionState(result=st.result, config=st.config, runs=1), *self._first[1:])
+
+    def describe_selected(self, state: SessionState) -> str | None:
+        """Shapes: markdown of the scene the exact checker parses in the selected image and
+        its verdict against the prompt (None elsewhere or without a selected image)."""
+        from .render import shapes_prompt
+
+        res, cfg, i = getattr(state, "result", None), getattr(state, "config", None), getattr(state, "selected", None)
+        if res is None or cfg is None or res.images is None or i is None or not 0 <= i < len(res.images):
+            return None
+        try:
+            prompt = shapes_prompt(cfg, self.backend(cfg))
+        except ConfigError:
+            return None
+        if prompt is None:
+            return None
+        from ..shapes.checker import describe
+
+        image = res.images[i].float().clamp(0, 1)
+        return f"**Image {i}: what the exact checker reads**\n\n" + describe(image, prompt)
 
     # ---- tree view -------------------------------------------------------------------
     def redraw_tree(self, state: SessionState, view: Any):
@@ -50,7 +71,8 @@ class ToolHandlers:
         res = getattr(state, "result", None)
         if res is None or view not in TREE_VIEWS:
             return None
-        return tree_view_figure(res.tree.nodes, res.best_node, view, self.limits.draw_nodes)
+        algorithm = getattr(getattr(state, "config", None), "algorithm", None)
+        return tree_view_figure(res.tree.nodes, res.best_node, view, self.limits.draw_nodes, algorithm=algorithm)
 
     def inspect_node(self, state: SessionState, click: Any) -> tuple[str, Any]:
         """Markdown of a clicked node (id, t, both scores, value, visits, D) and its x̂0
@@ -149,8 +171,10 @@ class ToolHandlers:
         return (state, *out.as_tuple(), *[vals[k] for k in INPUTS])
 
     def share_query(self, *values) -> str:
-        """URL query parameters of the controls that differ from the defaults."""
-        return query_string(dict(zip(INPUTS, values)))
+        """URL query parameters of the controls that differ from the page's defaults."""
+        from .controls import page_values
+
+        return query_string(dict(zip(INPUTS, values)), page_values())
 
     def from_query(self, params: Any) -> dict:
         """Control values from a link's query parameters."""
