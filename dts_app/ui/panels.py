@@ -17,7 +17,7 @@ __all__ = [
 CAPTIONS: dict[str, str] = {
     "tree": "Candidate tree: every dot is a partial path (top: noise at t = 1, bottom: samples at t = 0); "
     "colour is the verifier's score; the best path is marked. Click a node to inspect it.",
-    "plane": "The true 2-D plane (gmm): the mixture's modes, the samples the search returned and the obstacles with "
+    "plane": "The 2-D data plane (gmm): the mixture's modes, the samples the search returned and the obstacles with "
     "their Q* regions. Click (or tap) to place an obstacle.",
     "trajectories": "Score and distance along each path: how the verifier's score of x̂0 and the distance to the "
     "nearest obstacle change from noise (t = 1) to sample (t = 0).",
@@ -78,7 +78,7 @@ def views_panel(gr, first: dict) -> dict:
             v["tree"] = gr.Plot(first.get("tree"), label="candidate tree", elem_id="tree-plot")
             _caption(gr, "tree")
         with gr.Column(min_width=300):
-            v["plane"] = gr.Plot(first.get("plane"), label="true plane (2-D gmm)", elem_id="plane-plot")
+            v["plane"] = gr.Plot(first.get("plane"), label="data plane (2-D gmm)", elem_id="plane-plot")
             _caption(gr, "plane")
     with gr.Row():
         with gr.Column(min_width=300):
