@@ -6,7 +6,7 @@ executor cells and summarizes them into a finding whose ``held`` is computed fro
 and ``report.md``.
 """
 
-from . import sampling, scaling, verifiers  # noqa: F401  (importing registers the experiments)
+from . import sampling, scaling, shapes, verifiers  # noqa: F401  (importing registers the experiments)
 from .base import EXPERIMENTS, Context, Experiment, Finding
 from .runner import build_report, run_reproduce
 
