@@ -158,7 +158,8 @@ CLAIM_BASE = (
 
 
 @register("shapes-base", "Shapes: the base model's pass rate per category", CLAIM_BASE,
-          "python -m dts_app.shapes.evaluate assets/shapes 32")(plan)  # fmt: skip
+          "python -m dts_app search --backend shapes --prompt 'a blue square left of a yellow triangle' --guidance 2 "
+          "--verifier oracle --heldout supervised --n 32")(plan)  # fmt: skip
 def shapes_base(ctx: Context, cells: list, results: dict) -> Finding:
     st = setup(ctx)
     cands = _cands(ctx, cells, results)
