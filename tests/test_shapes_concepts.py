@@ -41,8 +41,6 @@ def test_revert_ledger_is_exact(fidelity):
     assert rej["within_q"] == 0.0 and rej["delivered"] == round(rej["acceptance"] * N)
 
 
-@pytest.mark.xfail(strict=True, reason="dts_app/search/obstacle_steps.revert measures each try with av.measure, "
-                   "not Engine._measure, so the CNN checks of redrawn tries are not charged to obstacle_calls")
 def test_revert_tries_are_charged_as_obstacle_checks(fidelity):
     rev = fidelity["modes"]["revert"]
     assert rev["obstacle_calls"] == N * (STEPS + 1) + rev["reverts"]  # each try is one more CNN check

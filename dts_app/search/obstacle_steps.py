@@ -23,7 +23,8 @@ _OBSTACLE_SMC_DOMAIN = 5  # rng domain of the SMC obstacle mode's resampling
 def revert(eng, beam: Beam, x: Tensor, v: Tensor, D: Tensor, inside: Tensor, flags: list[set]):
     """Revert-and-resample: rows that landed within Q* are redrawn from their previous
     state with a fresh stochastic step (``avoidance.revert_g``, noise from the row's
-    stream), each try charged (one velocity, also counted in ``ledger.reverts``), up
+    stream), each try charged (one velocity, also counted in ``ledger.reverts``, and its obstacle check when
+    the obstacles live in a feature space), up
     to ``max_reverts`` tries. A row whose tries all land inside continues from the try
     with the largest D, flagged ``revert_exhausted``. Rejected tries are recorded as
     ``reverted`` nodes."""
@@ -39,7 +40,7 @@ def revert(eng, beam: Beam, x: Tensor, v: Tensor, D: Tensor, inside: Tensor, fla
         st = eng.step(beam.take(pending), True, g=av.revert_g)
         eng.ledger.charge_revert(len(pending))
         vt = eng.velocity(st.x, tn)
-        dt, it = av.measure(x0_from_velocity(st.x, vt, tn), st.x, tn)
+        dt, it = eng._measure(x0_from_velocity(st.x, vt, tn), st.x, tn)  # feature-space checks are charged
         for r, j in enumerate(pending):
             tries[j].append((st.x[r], vt[r], float(dt[r]), bool(it[r])))
         pending = [j for j in pending if tries[j][-1][3]]
