@@ -87,8 +87,12 @@ def answered(page) -> list[str]:
 
 
 def status_is(page, pattern: str, timeout: float = 90_000) -> str:
-    """Wait until the status line matches ``pattern`` (a regex); its text."""
-    page.locator("#status [data-testid=markdown]", has_text=re.compile(pattern)).wait_for(timeout=timeout)
+    """Wait until the status line matches ``pattern`` (a regex); its text (on a timeout, the
+    error lists every status line the page showed)."""
+    try:
+        page.locator("#status [data-testid=markdown]", has_text=re.compile(pattern)).wait_for(timeout=timeout)
+    except Exception as e:
+        raise AssertionError(f"status never matched {pattern!r}; it showed {statuses(page)}") from e
     return page.locator("#status [data-testid=markdown]").inner_text()
 
 
@@ -144,44 +148,69 @@ def test_the_digits_gallery_holds_the_runs_best(browser, app):  # noqa: F811
 
 
 # ---- 3. Stop and a queued run -----------------------------------------------------------------
-def test_stop_cancels_a_run_still_in_the_queue(browser, app):  # noqa: F811
-    h, demo, url = app
-    busy = open_page(browser, url)  # another visitor's long run holds the only slot
-    type_number(busy, BUDGET, 0)
-    busy.get_by_text("more knobs").click()
-    type_number(busy, "steps", 1000)
-    status_is(busy, r"^\s*finished\b.*8,000 NFEs")
-    type_number(busy, "N: candidates", 256)
-    status_is(busy, r"^\s*running…")
-    page = open_page(browser, url, live=False)
+def test_stop_cancels_a_run_still_in_the_queue(browser, monkeypatch):  # noqa: F811
+    """Another visitor's run holds the only slot (held by its stop probe until the test lets
+    it go: an event, not a duration); this page's Run waits in the queue; Stop answers it
+    "stopped before it started" and it never runs."""
+    import threading
 
-    def queued_run() -> bool:  # this page's Run waits in the server's queue (its load event may too)
-        queues = demo._queue.event_queue_per_concurrency_id.values()
-        return any(getattr(ev.fn, "api_name", None) == "search" for q in queues for ev in q.queue)
+    from dts_app.ui.handlers import AppHandlers
+    from dts_app.ui.layout import build_demo
+    from dts_app.ui.limits import Limits, RunGuard
 
-    # the page is not live yet (its load event waits behind the long run): a click before
-    # Gradio has wired the button is lost, so click until this page's Run is in the queue
-    # (each try bounded; a second click that lands queues a second Run, stopped alike)
-    page.locator("#run-btn").wait_for(state="visible", timeout=90_000)
-    for _ in range(30):
-        page.locator("#run-btn").click()
-        for _ in range(20):
+    armed, holding, release = threading.Event(), threading.Event(), threading.Event()
+
+    class Held(RunGuard):
+        def __call__(self) -> bool:
+            if armed.is_set() and not release.is_set():
+                holding.set()
+                while not release.wait(0.01) and not super().__call__():
+                    pass
+            return super().__call__()
+
+    monkeypatch.setattr("dts_app.ui.handlers.RunGuard", Held)
+    h = AppHandlers(limits=Limits(concurrency=1))
+    demo = build_demo(h, umap_warmup=False, first_view=True)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        busy = open_page(browser, url)
+        armed.set()
+        busy.locator("#run-btn").click()  # its run takes the slot and is held there
+        assert holding.wait(90), "the first run never started"
+        page = open_page(browser, url, live=False)
+
+        def queued_run() -> bool:  # a Run (not a load event) waits in the server's queue
+            queues = demo._queue.event_queue_per_concurrency_id.values()
+            return any(getattr(ev.fn, "api_name", None) == "search" for q in queues for ev in q.queue)
+
+        # the page is not live yet (its load event waits behind the held run): a click before
+        # Gradio has wired the button is lost, so click until its Run is in the queue (each
+        # try bounded; a second click that lands queues a second Run, stopped alike)
+        page.locator("#run-btn").wait_for(state="visible", timeout=90_000)
+        for _ in range(30):
+            page.locator("#run-btn").click()
+            for _ in range(20):
+                if queued_run():
+                    break
+                page.wait_for_timeout(100)
             if queued_run():
                 break
-            page.wait_for_timeout(100)
-        if queued_run():
-            break
-    assert queued_run(), "the Run never joined the queue"
-    page.locator("#stop-btn").click()
-    status_is(page, r"stopped")
-    busy.locator("#stop-btn").click()  # the slot frees; the queued Run may start now
-    status_is(busy, r"^\s*stopped\b")
-    status_is(page, r"before it started")
-    seen = statuses(page)
-    assert not any(s.startswith("running…") for s in seen), seen  # it never ran
-    assert "before it started" in seen[-1], seen
-    busy.close()
-    page.close()
+        assert queued_run(), "the Run never joined the queue"
+        page.locator("#stop-btn").click()
+        status_is(page, r"stopped")
+        release.set()  # the slot frees; the queued Run starts now, and finds it was stopped
+        status_is(busy, r"^\s*(finished|stopped)\b")
+        status_is(page, r"before it started")
+        seen = statuses(page)
+        assert not any(s.startswith("running…") for s in seen), seen  # it never ran
+        assert "before it started" in seen[-1], seen
+        busy.close()
+        page.close()
+    finally:
+        release.set()
+        demo.close()
 
 
 # ---- 4. one rule: every change re-runs, with progress ------------------------------------------
