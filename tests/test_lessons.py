@@ -24,6 +24,7 @@ from dts_app.ui.lessons import (
     opening_values,
 )
 from dts_app.ui.limits import Limits
+from dts_app.ui.render import Outputs
 
 #: the public server's caps, without its 20 s deadline (a loaded test machine is slower)
 LIMITS = replace(Limits.space(), deadline_s=600.0)
@@ -216,3 +217,18 @@ def test_digits_the_held_out_judge_agrees_with_the_pick(handlers, runs):
     assert res.heldout_score > -0.01 and res.best_score > -0.01  # both read a 3
     _, one, _ = _run(handlers, dict(lesson("digits").values(), n=1))
     assert one.heldout_score < -30  # one unguided draw on this seed: far from a 3
+
+
+def test_shapes_best_of_8_by_the_checker_keeps_a_passing_sample(runs):
+    """2 of the 8 samples pass the checker (their gallery badges say ✓); the pick passes and
+    the CNN judge it never used scores it near the top (log P of the prompt's attributes)."""
+    from dts_app.shapes.checker import check
+
+    _, res, out = runs["shapes"]
+    passed = [check(img.float().clamp(0, 1), "three squares").passed for img in res.images]
+    assert sum(passed) == 2 and len(passed) == 8
+    best = next(i for i, c in enumerate(res.candidates) if c.node_id == res.best_node)
+    assert passed[best] and res.best_score == 1.0
+    assert res.heldout_score > -0.5  # the CNN agrees
+    captions = [c for _, c in out[1 + Outputs.NAMES.index("images")]]
+    assert sum(c.lstrip("★ ").startswith("✓") for c in captions) == 2

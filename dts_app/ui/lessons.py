@@ -185,6 +185,16 @@ LESSONS: tuple[Lesson, ...] = (
         "digits-scaling",
         {"backend": "digits", "algorithm": "best-of-n", "n": 16, "steps": 16, "seed": 1},
     ),
+    Lesson(
+        "shapes",
+        "Shapes: search fixes a counting failure",
+        "The shapes model draws 'three squares' right only about one time in four (2 of these 8 "
+        "samples pass the exact checker's ✓, 6 fail ✗). Best-of-8 scored by that checker keeps one "
+        "that passes, and the CNN judge it never used agrees: click an image to see the scene the "
+        "checker parsed.",
+        "shapes-search",
+        {"backend": "shapes", "target": "three squares", "verifier": "oracle", "heldout": "supervised", "seed": 2},
+    ),
 )
 
 _BY_KEY = {x.key: x for x in LESSONS}
