@@ -146,3 +146,17 @@ def test_trajectories_show_the_ess_of_particle_methods():
     assert list(ess.x) == [e["t"] for e in events] and len(events) >= 2
     assert "resampled" in {tr.name for tr in fig.data}  # t = 0 always resamples
     assert any(n["status"] == "resampled" for n in tree["nodes"]) or len(events) == 1
+
+
+def test_the_plane_labels_each_mode_at_its_mean_with_its_weight():
+    from dts_app.backends.mixture import make_preset
+    from dts_app.viz.plane import plane_figure
+
+    mix = make_preset("trap")
+    fig = plane_figure(mix.to_dict(), None, mode_labels=["0: common", "1: hazard", "2: prize"])
+    modes = next(t for t in fig.data if t.name == "modes")
+    assert list(modes.x) == mix.means[:, 0].tolist() and list(modes.y) == mix.means[:, 1].tolist()
+    assert [t.split(" (")[0] for t in modes.text] == ["0: common", "1: hazard", "2: prize"]
+    assert modes.text[2].endswith(f"({float(mix.weights[2]):.0%})")
+    unlabelled = plane_figure(mix.to_dict(), None)
+    assert all(t.name != "modes" for t in unlabelled.data)

@@ -269,7 +269,8 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
     if mixture is not None and mixture.dim == 2:
         tgt = cfg.target if cfg.target is not None else backend.default_target()
         tm = [mixture.means[int(tgt)].tolist()] if isinstance(tgt, int) and 0 <= tgt < len(mixture.means) else None
-        out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, tm, algorithm=algo)
+        labels = [t.label for t in backend.targets()]  # the modes named as the target menu names them
+        out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, tm, algorithm=algo, mode_labels=labels)
     else:
         out.plane = note_figure("the true plane is drawn for 2-D gmm presets")
     if result.images is not None:

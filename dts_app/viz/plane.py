@@ -80,6 +80,7 @@ def plane_figure(
     grid: int = 90,
     *,
     algorithm: str | None = None,
+    mode_labels: list[str] | None = None,
 ) -> go.Figure:
     """The data plane of a 2-D mixture.
 
@@ -94,6 +95,8 @@ def plane_figure(
         grid: contour resolution per axis.
         algorithm: the algorithm that made the trace: the paths in its colour (inferred
             from the trace when None).
+        mode_labels: one label per component (``"2: prize"``), written at its mean with
+            its weight (the trace ``modes``); None: unlabelled.
 
     Returns:
         A figure with traces ``log p₀`` (contour), ``paths``, ``finals``, ``best path``,
@@ -232,4 +235,18 @@ def plane_figure(
     fig.update_xaxes(range=[lo[0], hi[0]], title_text="x₁", constrain="domain", showgrid=False, zeroline=False)
     fig.update_yaxes(range=[lo[1], hi[1]], title_text="x₂", scaleanchor="x", scaleratio=1, showgrid=False, zeroline=False)
     tidy_axes(fig)
+    if mode_labels is not None and len(mode_labels) == len(mu):
+        fig.add_trace(
+            go.Scatter(
+                x=mu[:, 0].tolist(),
+                y=mu[:, 1].tolist(),
+                mode="text",
+                text=[f"{lab} ({wk:.0%})" for lab, wk in zip(mode_labels, w)],
+                textposition="bottom center",
+                textfont=dict(size=11, color="#222"),
+                name="modes",
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     return fig
