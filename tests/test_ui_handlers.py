@@ -139,6 +139,7 @@ def test_pick_component_or_class_as_obstacle(handlers):
     assert handlers.add_target_obstacle("gmm", "1: hazard", "component:1") == "component:1"
     assert handlers.add_target_obstacle("digits", 3, "point:0,0") == "point:0,0\nclass:3"
     assert handlers.add_target_obstacle("gmm", None, "x") == "x"
+    assert handlers.add_target_obstacle("shapes", "no red objects", "") == "concept:no red objects"  # by name
 
 
 def test_obstacles_reach_every_view(handlers):
@@ -232,11 +233,12 @@ def test_search_events_share_one_queue_and_stop_cancels_slider_runs():
     cores = len(os.sched_getaffinity(0))
     assert torch.get_num_threads() * AppHandlers().limits.concurrency <= max(cores, AppHandlers().limits.concurrency)
     on_backend = next(f.fn for f in demo.fns.values() if f.name == "on_backend")
-    assert len(on_backend(None)) == 8  # was a blank KeyError
-    assert len(on_backend("nope")) == 8 and on_backend("gmm")[0]["value"] == "trap"  # the app's gmm default
+    assert len(on_backend(None)) == 9  # was a blank KeyError
+    assert len(on_backend("nope")) == 9 and on_backend("gmm")[0]["value"] == "trap"  # the app's gmm default
     assert on_backend("gmm")[0]["visible"] and not on_backend("digits")[0]["visible"]  # no preset on digits (issue 24)
     # digits starts where search has something to find: unguided sampling, a class reward
-    preset, target, verifier, heldout, pick, guidance, n, obstacles = on_backend("digits")
+    preset, target, verifier, heldout, pick, guidance, n, obstacles, budget = on_backend("digits")
+    assert budget["value"] == 512  # the backend's own compute budget
     assert (
         target["value"] == 3
         and ("digit 3", 3) in target["choices"]

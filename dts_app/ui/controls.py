@@ -72,6 +72,17 @@ def demo_values(backend: str) -> dict:
     return out
 
 
+#: concept obstacles the shapes backend offers by name (any text concept:... works)
+SHAPES_CONCEPTS = ("no red objects", "no circles", "no blue squares", "nothing in the top-left quadrant")
+
+
+def avoid_choices(backend: str, targets: list) -> list:
+    """The "component / class to avoid" menu: the targets, or on shapes concepts by name."""
+    if backend == "shapes":
+        return [(f"concept: {c}", c) for c in SHAPES_CONCEPTS]
+    return targets
+
+
 def page_values() -> dict:
     """The controls a visitor starts with (the default backend's demo settings, its compute
     budget included): what the first answer runs, what a link is read against and what a
@@ -245,7 +256,7 @@ def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) ->
 
     def on_backend(backend: str):
         if not isinstance(backend, str) or backend not in BACKENDS:
-            return (gr.skip(),) * 8
+            return (gr.skip(),) * 9
         spec = BACKENDS[backend]
         vs = verifiers_for(backend)
         dv = demo_values(backend)
@@ -256,14 +267,17 @@ def wire_controls(gr, handlers, c: dict, e: dict, state, status, plane_click) ->
             gr.update(choices=names, value=t0),
             gr.update(choices=vs, value=dv["verifier"]),
             gr.update(choices=vs, value=dv["heldout"]),
-            gr.update(choices=names, value=None),
+            gr.update(choices=avoid_choices(backend, names), value=None),
             gr.update(value=dv.get("guidance", d.guidance)),
             gr.update(value=dv.get("n", d.n)),
             gr.update(value=""),  # obstacles of another backend do not carry over
+            gr.update(value=dv.get("budget", d.budget)),  # the backend's own compute budget
         )
 
     backend_out = [c["preset"], c["target"], c["verifier"], c["heldout"], e["pick"], c["guidance"], c["n"], c["obstacles"]]
-    after = [c["backend"].select(guarded(on_backend, lambda m: (gr.skip(),) * 8), [c["backend"]], backend_out, api_name=False)]
+    backend_out.append(c["budget"])
+    on_backend = guarded(on_backend, lambda m: (gr.skip(),) * 9)
+    after = [c["backend"].select(on_backend, [c["backend"]], backend_out, api_name=False)]
 
     def on_preset(backend: str, preset: str):
         if not isinstance(backend, str) or backend not in BACKENDS:

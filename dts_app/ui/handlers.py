@@ -24,7 +24,7 @@ from ..ledger import BudgetExceeded
 from .inputs import INPUTS, LIVE, SLIDERS, clip, config_from, input_values, parse_obstacles, target_value
 from .limits import Limits, RunGuard
 from .models import BackendCache, check_models
-from .render import Outputs, live_tree, render
+from .render import Outputs, live_tree, placeholders, render
 from .state import STOPPED_QUEUED, SessionState, stopped_before, superseded
 from .tools import ToolHandlers
 
@@ -275,7 +275,7 @@ class AppHandlers(ToolHandlers):
                 out = Outputs(status=status, tree=tree)
                 if switched:  # another backend or preset: no view of the old one stays beside the new tree
                     switched = False
-                    _placeholders(out, f"drawing {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else "") + " when the run ends")
+                    placeholders(out, f"drawing {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else "") + " when the run ends")
                 yield (state, *out.as_tuple())
         except Exception as e:
             done = True
@@ -327,8 +327,12 @@ class AppHandlers(ToolHandlers):
         return "\n".join(lines)
 
     def add_target_obstacle(self, backend: str, choice: Any, text: str) -> str:
-        """Obstacle text with the picked component (gmm) or class (other backends) appended."""
+        """Obstacle text with the picked component (gmm), class, or concept (shapes) appended."""
         text = text if isinstance(text, str) else ""
+        if backend == "shapes" and isinstance(choice, str) and choice.strip():
+            line = f"concept:{choice.strip()[:80]}"  # a concept obstacle, by name
+            lines = [ln for ln in text.splitlines() if ln.strip()]
+            return "\n".join(lines if line in lines else lines + [line])
         try:
             k = target_value(choice)
         except ConfigError:
@@ -356,15 +360,6 @@ class AppHandlers(ToolHandlers):
         if state.streaming:
             return state, "stopping after the current step…"
         return state, "**stopped**: runs of this session were cancelled; the views show the last finished result"
-
-
-def _placeholders(out: Outputs, text: str) -> None:
-    """Every view but the tree and the status as a note (the views of another run)."""
-    from .render import note_figure
-
-    for k in ("trajectories", "embedding", "plane", "gallery", "budget", "hacking"):
-        setattr(out, k, note_figure(text))
-    out.images, out.ledger = [], []
 
 
 def _check_target(target: Any, backend) -> None:

@@ -376,3 +376,10 @@ def _sweep_figure(path: str, mtime_ns: int, backend: str, verifier: str):
         return scaling_figure(sweep)
     except (ValueError, KeyError, OSError, ImportError):
         return None
+
+
+def placeholders(out: Outputs, text: str) -> None:
+    """Every view but the tree and the status as a note (the views of another run)."""
+    for k in ("trajectories", "embedding", "plane", "gallery", "budget", "hacking"):
+        setattr(out, k, note_figure(text))
+    out.images, out.ledger = [], []
