@@ -203,3 +203,21 @@ def test_shapes_gallery_badges_and_the_parsed_scene_of_a_selected_image(handlers
     handlers.run(state, *input_values(n=4, steps=8))  # gmm: no scene to describe
     state.selected = 0
     assert handlers.describe_selected(state) is None
+
+
+def test_the_budget_curve_is_honest_per_algorithm():
+    """Best-of-N: the best of the first k candidates at k/N of the NFEs (exact, candidate i is
+    the same sample alone or among N). SMC's particles share the whole budget: one point at
+    the end, not a flat line from the start."""
+    from dts_app.search import Runner, RunRequest
+    from dts_app.ui.render import budget_curve
+
+    cfg = SearchConfig(n=8, steps=8)
+    bon = Runner(RunRequest.from_config(cfg)).run()
+    curve = budget_curve(bon, algorithm="best-of-n")
+    scores = [c.score for c in sorted(bon.candidates, key=lambda c: c.node_id)]
+    assert [n for n, _ in curve] == [8.0 * k for k in range(1, 9)]
+    assert [s for _, s in curve] == [max(scores[:k]) for k in range(1, 9)]
+    smc = Runner(RunRequest.from_config(cfg.replace(algorithm="smc"))).run()
+    finished = [(n, s) for n, s in budget_curve(smc, algorithm="smc") if s is not None]
+    assert finished == [(64, smc.best_score)]

@@ -111,7 +111,8 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
         )
     from .render import budget_curve
 
-    curves = {lab: budget_curve(r[2]) for lab, r in zip(labels, runs)}
+    algos = (cfg_a.algorithm, cfg_b.algorithm)
+    curves = {lab: budget_curve(r[2], algorithm=al) for lab, r, al in zip(labels, runs, algos)}
     budget_fig = compare_budget_figure(curves, algorithms=[cfg_a.algorithm, cfg_b.algorithm])
     a, b = runs[0][2], runs[1][2]
     verdict = _verdict(labels, a, b)

@@ -286,7 +286,7 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
         out.images = []
     out.hacking = hacking_figure(hacking_summary(cands[: limits.draw_nodes], result.ledger.denoiser_nfe), algorithm=algo)
     out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics)
-    out.budget = anytime_figure(budget_curve(result, cands), _sweep(cfg), algorithm=algo)
+    out.budget = anytime_figure(budget_curve(result, cands, algo), _sweep(cfg), algorithm=algo)
     return out
 
 
@@ -321,12 +321,14 @@ def _top(cands: list[dict], cap: int, best: int | None) -> list[dict]:
     return sorted(ranked[:cap], key=lambda c: c["node_id"])
 
 
-def budget_curve(result, cands: list[dict] | None = None) -> list[tuple[float, float | None]]:
-    """The run's best score against NFEs: its anytime curve, or, when the candidates all
-    finished in one or two steps (a batched best-of-N), the best of the first k finished
-    candidates at k/K of the NFEs."""
+def budget_curve(result, cands: list[dict] | None = None, algorithm: str | None = None) -> list[tuple[float, float | None]]:
+    """The run's best score against NFEs: its anytime curve, or, for best-of-N whose
+    candidates all finished in one or two steps (a batched run), the best of the first k
+    finished candidates at k/K of the NFEs (exact: candidate i is the same sample alone or
+    among K). Other algorithms keep their own curve: SMC's particles share the whole
+    budget, so its only finished score is at the end (one point, not a flat line)."""
     curve = result.curve
-    if len({n for n, v in curve if v is not None}) > 2:
+    if len({n for n, v in curve if v is not None}) > 2 or algorithm not in (None, "best-of-n"):
         return curve
     cands = cands if cands is not None else [c.to_dict() for c in result.candidates]
     return _finals_curve(cands, result.ledger.denoiser_nfe)
