@@ -272,7 +272,7 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
         labels = [t.label for t in backend.targets()]  # the modes named as the target menu names them
         out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, tm, algorithm=algo, mode_labels=labels)
     else:
-        out.plane = note_figure("the true plane is drawn for 2-D gmm presets")
+        out.plane = note_figure("the data plane is drawn for 2-D gmm presets")
     if result.images is not None:
         out.shown = gallery_picks(result.candidates, result.best_node, min(len(result.candidates), len(result.images)))
         images = result.images.numpy()
