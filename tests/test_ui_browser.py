@@ -52,6 +52,10 @@ def test_slider_release_redraws_and_stop_works():
             n_box = page.get_by_label("number input for N: candidates")
             steps_box = page.get_by_label("number input for steps")
             page.get_by_text("more knobs").click()
+            steps_box.wait_for(state="visible", timeout=30_000)  # mounted (a value typed while mounting is reset)
+            page.wait_for_function(
+                "document.querySelector('input[aria-label=\"number input for steps\"]').value === '32'", timeout=30_000
+            )
             steps_box.fill("1000")
             steps_box.press("Enter")
             n_box.fill("256")

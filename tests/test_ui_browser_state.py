@@ -217,12 +217,19 @@ def test_stop_cancels_a_run_still_in_the_queue(browser, monkeypatch):  # noqa: F
 @SIZES
 def test_every_change_reruns_with_progress_and_keeps_the_views(browser, app, size):  # noqa: F811
     page = open_page(browser, app[2], size)
+    # open "more knobs" first: its sliders mount when it opens, and a value typed into one
+    # that is still mounting is reset to the initial one (the run then used steps = 32)
+    page.get_by_text("more knobs").click()
+    page.wait_for_function(
+        "(() => { const b = document.querySelector('input[aria-label=\"number input for steps\"]');"
+        " return b && b.value === '32'; })()",
+        timeout=30_000,
+    )
     page.evaluate("window.__spun = false; window.__st = window.__st.slice(-1)")
     type_number(page, BUDGET, 0)  # N as set (with a budget, every algorithm fits its N to it)
     status_is(page, r"^\s*finished\b.*256 NFEs(?!.*fitted)")
     type_number(page, "N: candidates", 4)
     status_is(page, r"^\s*finished\b.*132 nodes")
-    page.get_by_text("more knobs").click()
     type_number(page, "steps", 50)
     status_is(page, r"^\s*finished\b.*200 NFEs")
     type_number(page, "M: branches per candidate", 3)
