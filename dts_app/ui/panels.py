@@ -68,47 +68,42 @@ def _caption(gr, name: str):
     return gr.Markdown(CAPTIONS[name], elem_classes=["view-caption"], elem_id=f"caption-{name}")
 
 
+#: the plotted views: (name, label, elem_id), two per row
+PLOTS = (
+    ("tree", "candidate tree", "tree-plot"),
+    ("plane", "data plane (2-D gmm)", "plane-plot"),
+    ("trajectories", "score and distance trajectories", "traj-plot"),
+    ("embedding", "paths in latent space", "embed-plot"),
+    ("gallery", "final candidates", "gallery-plot"),
+    ("budget", "budget", "budget-plot"),
+    ("hacking", "verifier hacking", "hacking-plot"),
+)
+
+
 def views_panel(gr, first: dict) -> dict:
     """The right column's views; ``first`` holds the default answer's values, drawn with
     the page itself (no round trip before first paint)."""
     v: dict[str, Any] = {}
     v["status"] = gr.Markdown(first.get("status") or "Press **Run** (or release a slider) to search.", elem_id="status")
-    with gr.Row():
-        with gr.Column(min_width=300):
-            v["tree"] = gr.Plot(first.get("tree"), label="candidate tree", elem_id="tree-plot")
-            _caption(gr, "tree")
-        with gr.Column(min_width=300):
-            v["plane"] = gr.Plot(first.get("plane"), label="data plane (2-D gmm)", elem_id="plane-plot")
-            _caption(gr, "plane")
-    with gr.Row():
-        with gr.Column(min_width=300):
-            v["trajectories"] = gr.Plot(first.get("trajectories"), label="score and distance trajectories", elem_id="traj-plot")
-            _caption(gr, "trajectories")
-        with gr.Column(min_width=300):
-            v["embedding"] = gr.Plot(first.get("embedding"), label="paths in latent space", elem_id="embed-plot")
-            _caption(gr, "embedding")
-    with gr.Row():
-        with gr.Column(min_width=300):
-            v["gallery"] = gr.Plot(first.get("gallery"), label="final candidates", elem_id="gallery-plot")
-            v["images"] = gr.Gallery(
-                label="final images: search score · held-out score (select one, then mark it as an obstacle)",
-                columns=4,
-                height="auto",
-                object_fit="contain",
-                visible=False,
-                elem_id="images",
-            )
-            _caption(gr, "gallery")
-        with gr.Column(min_width=300):
-            v["budget"] = gr.Plot(first.get("budget"), label="budget", elem_id="budget-plot")
-            _caption(gr, "budget")
-    with gr.Row():
-        with gr.Column(min_width=300):
-            v["hacking"] = gr.Plot(first.get("hacking"), label="verifier hacking", elem_id="hacking-plot")
-            _caption(gr, "hacking")
-        with gr.Column(min_width=300):
-            v["node_md"] = gr.Markdown("Click a node of the tree to see it here.", elem_id="node-detail")
-            v["node_img"] = gr.Image(label="x̂0 of the clicked node", visible=False, height=160, elem_id="node-image")
+    for row in range(0, len(PLOTS) + 1, 2):
+        with gr.Row():
+            for name, label, elem_id in PLOTS[row : row + 2]:
+                with gr.Column(min_width=300):
+                    v[name] = gr.Plot(first.get(name), label=label, elem_id=elem_id)
+                    if name == "gallery":  # image backends: the decoded finals replace the points figure
+                        v["images"] = gr.Gallery(
+                            label="final images: search score · held-out score (select one, then mark it as an obstacle)",
+                            columns=4,
+                            height="auto",
+                            object_fit="contain",
+                            visible=False,
+                            elem_id="images",
+                        )
+                    _caption(gr, name)
+            if row + 2 > len(PLOTS):  # beside the last view: the clicked node's detail
+                with gr.Column(min_width=300):
+                    v["node_md"] = gr.Markdown("Click a node of the tree to see it here.", elem_id="node-detail")
+                    v["node_img"] = gr.Image(label="x̂0 of the clicked node", visible=False, height=160, elem_id="node-image")
     v["ledger"] = gr.Dataframe(first.get("ledger"), headers=["counter", "value"], label="ledger", interactive=False)
     return v
 
