@@ -33,8 +33,8 @@ def measure(backend: str, algorithm: str, repeats: int) -> dict:
         vals["preset"] = None
     h = AppHandlers()
     out = h.run(SessionState(), *vals.values())  # warm: the backend, its verifiers, plotly
-    if not str(out[1]).startswith("**"):
-        raise RuntimeError(out[1])
+    if not str(out["status"]).startswith("**"):
+        raise RuntimeError(out["status"])
     times = []
     for seed in range(repeats):
         state = SessionState()

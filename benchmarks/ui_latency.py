@@ -32,8 +32,8 @@ def measure(repeats: int = 20, **changes) -> dict:
         t0 = time.perf_counter()
         out = h.run(state, *v)
         times.append((time.perf_counter() - t0) * 1000)
-        if out[1].startswith("⚠️"):
-            raise RuntimeError(out[1])
+        if out["status"].startswith("⚠️"):
+            raise RuntimeError(out["status"])
     times.sort()
     return {
         "controls": changes or "defaults",

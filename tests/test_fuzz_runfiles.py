@@ -40,7 +40,7 @@ def payloads(handlers) -> list[dict]:
     for kw in (dict(n=3, steps=4, obstacles="point:1,1", avoid="repulsion"), dict(algorithm="paths", n=2, m=2, steps=4),
                dict(algorithm="smc", n=3, steps=4)):  # fmt: skip
         state = SessionState()
-        assert handlers.run(state, *input_values(**kw))[1].startswith("**finished**")
+        assert handlers.run(state, *input_values(**kw))["status"].startswith("**finished**")
         out.append(json.loads(run_text(state.result, state.config)))
     return out
 
@@ -87,10 +87,10 @@ def test_fuzz_crafted_run_files(handlers, payloads, tmp_path, caplog):
         p = tmp_path / f"f{i}.json"
         p.write_text(crafted(rng, rng.choice(payloads)))
         out = handlers.reopen(SessionState(), str(p))
-        status_ok(out[1])
-        kinds["reopened" if out[1].startswith("**reopened**") else "refused"] += 1
-        if out[1].startswith("**reopened**"):  # what reopened saves again as valid JSON
-            state = out[0]
+        status_ok(out["status"])
+        kinds["reopened" if out["status"].startswith("**reopened**") else "refused"] += 1
+        if out["status"].startswith("**reopened**"):  # what reopened saves again as valid JSON
+            state = out["state"]
             assert json.loads(run_text(state.result, state.config))
     assert kinds["reopened"] >= 8 and kinds["refused"] >= 150, kinds  # both paths exercised
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records][:3]
@@ -124,9 +124,9 @@ def test_a_million_nodes_and_64_mb_are_refused_before_parsing(large_files, monke
     h = AppHandlers(limits=limits)
     for path in large_files:
         out = h.reopen(SessionState(), str(path))
-        status_ok(out[1])
-        assert out[1].startswith("⚠️ run file:") and ("tree nodes" in out[1] or "MB" in out[1]), out[1]
-        assert f"{path.stat().st_size / 1e6:.1f} MB" in out[1] or path.stat().st_size <= limits.max_file_bytes
+        status_ok(out["status"])
+        assert out["status"].startswith("⚠️ run file:") and ("tree nodes" in out["status"] or "MB" in out["status"]), out["status"]
+        assert f"{path.stat().st_size / 1e6:.1f} MB" in out["status"] or path.stat().st_size <= limits.max_file_bytes
     assert parsed == []
 
 
@@ -144,5 +144,5 @@ def test_every_config_knob_refuses_junk(handlers, payloads, tmp_path, caplog):
             d["config"][f.name] = junk
             p = tmp_path / "c.json"
             p.write_text(json.dumps(d))
-            status_ok(handlers.reopen(SessionState(), str(p))[1])
+            status_ok(handlers.reopen(SessionState(), str(p))["status"])
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records][:3]

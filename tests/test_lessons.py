@@ -24,7 +24,6 @@ from dts_app.ui.lessons import (
     opening_values,
 )
 from dts_app.ui.limits import Limits
-from dts_app.ui.render import Outputs
 
 #: the public server's caps, without its 20 s deadline (a loaded test machine is slower)
 LIMITS = replace(Limits.space(), deadline_s=600.0)
@@ -42,7 +41,7 @@ def _run(handlers, values: dict):
     from dts_app.ui.state import SessionState
 
     out = handlers.run(SessionState(), *[values[k] for k in INPUTS])
-    return out[1], out[0].result, out
+    return out["status"], out["state"].result, out
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +144,7 @@ def test_every_lesson_runs_within_the_public_caps(runs):
         assert status.startswith("**finished**"), (key, status)
         assert "per-request cap" not in status and "stopped" not in status, (key, status)
         assert res is not None and res.best is not None and res.error is None, key
-        assert all(o is not None for o in out[2:5]), key  # tree, trajectories, embedding drawn
+        assert all(out[k] is not None for k in ("tree", "trajectories", "embedding")), key  # tree, trajectories, embedding drawn
 
 
 def test_rare_prize_paths_find_it_where_best_of_n_at_the_same_cost_does_not(handlers, runs):
@@ -168,7 +167,7 @@ def test_hacking_the_classifier_climbs_while_the_true_density_falls(handlers, ru
     assert res.heldout_score < -4.0 and res.heldout_score < res.best_score - 4.0
     _, small, _ = _run(handlers, dict(lesson("hacking").values(), n=4))
     assert small.heldout_score > res.heldout_score + 2.0  # best-of-4's pick is truer
-    assert out[-1].layout.title.text.startswith("Verifier hacking")
+    assert out["hacking"].layout.title.text.startswith("Verifier hacking")
 
 
 def test_obstacle_smc_keeps_the_law_where_repulsion_distorts_it(handlers, runs):
@@ -230,5 +229,5 @@ def test_shapes_best_of_8_by_the_checker_keeps_a_passing_sample(runs):
     best = next(i for i, c in enumerate(res.candidates) if c.node_id == res.best_node)
     assert passed[best] and res.best_score == 1.0
     assert res.heldout_score > -0.5  # the CNN agrees
-    captions = [c for _, c in out[1 + Outputs.NAMES.index("images")]]
+    captions = [c for _, c in out["images"]]
     assert sum(c.lstrip("★ ").startswith("✓") for c in captions) == 2

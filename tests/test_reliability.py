@@ -113,8 +113,8 @@ def app_log(caplog):
 def test_non_finite_and_non_numbers_are_refused_naming_the_field(handlers, field, bad, monkeypatch):
     built = never_searched(monkeypatch, handlers)
     out = handlers.run(SessionState(), *input_values(**{field: bad}))
-    status_ok(out[1])
-    assert out[1].startswith(f"⚠️ {FIELDS[field].cli_flag}:"), out[1]
+    status_ok(out["status"])
+    assert out["status"].startswith(f"⚠️ {FIELDS[field].cli_flag}:"), out["status"]
     assert built == []  # refused before any search was built (NaN used to run it all)
 
 
@@ -143,23 +143,23 @@ def test_obstacle_values_are_checked(handlers, text, needle):
     with pytest.raises(ConfigError, match=re.escape(needle)):
         ObstacleSpec.parse(text)
     out = handlers.run(SessionState(), *input_values(obstacles=text))
-    status_ok(out[1])
-    assert out[1].startswith("⚠️ --obstacle:") and needle in out[1]
+    status_ok(out["status"])
+    assert out["status"].startswith("⚠️ --obstacle:") and needle in out["status"]
 
 
 @pytest.mark.parametrize("target", [math.inf, -math.inf, math.nan, 1e300, 10**400, 2.5, [3], {"a": 1}])
 def test_bad_targets_get_a_message(handlers, target):
     out = handlers.run(SessionState(), *input_values(target=target))  # inf was a blank OverflowError
-    status_ok(out[1])
-    assert out[1].startswith("⚠️ ") and "target" in out[1]
+    status_ok(out["status"])
+    assert out["status"].startswith("⚠️ ") and "target" in out["status"]
 
 
 def test_wrong_number_of_values_and_unknown_names(handlers):
-    assert "control values" in handlers.run(SessionState(), "gmm")[1]
+    assert "control values" in handlers.run(SessionState(), "gmm")["status"]
     for k, v in dict(backend="nope", algorithm="nope", solver="rk4", avoid="x", embed="tsne", preset="nope").items():
         out = handlers.run(SessionState(), *input_values(**{k: v}))
-        status_ok(out[1])
-        assert out[1].startswith(f"⚠️ {'' if k == 'embed' else '--'}{k}:"), out[1]
+        status_ok(out["status"])
+        assert out["status"].startswith(f"⚠️ {'' if k == 'embed' else '--'}{k}:"), out["status"]
 
 
 # ---- 1. bounded cost per request ----------------------------------------------------------
@@ -173,26 +173,26 @@ def test_deadline_stops_the_audited_request_cleanly():
     h.clock = Ticks(0.1)
     state = SessionState()
     out = h.run(state, *input_values(algorithm="tree", n=256, m=16, steps=200, budget=200_000))
-    status_ok(out[1])
-    assert out[1].startswith("**stopped**") and "1.5 s deadline" in out[1] and "DTS_DEADLINE_S" in out[1]
+    status_ok(out["status"])
+    assert out["status"].startswith("**stopped**") and "1.5 s deadline" in out["status"] and "DTS_DEADLINE_S" in out["status"]
     assert h.runs[-1][1] == "deadline" and 1.5 < h.clock.t < 1.5 + 0.5  # stopped at its first check past it
     assert state.result is not None and state.result.message == "stopped"
     assert state.result.ledger.denoiser_nfe < 200_000
-    assert sum(approx_bytes(v) for v in out[2:]) <= lim.max_response_bytes
+    assert sum(approx_bytes(out[k]) for k in Outputs.NAMES[1:]) <= lim.max_response_bytes
 
 
 def test_node_cap_stops_the_run_and_names_the_variable():
     h = AppHandlers(limits=Limits(max_nodes=1_000))
     out = h.run(SessionState(), *input_values(n=64, steps=64))  # 64 × 65 nodes
-    status_ok(out[1])
-    assert "cap of 1,000 trace nodes" in out[1] and "set DTS_MAX_NODES" in out[1]
+    status_ok(out["status"])
+    assert "cap of 1,000 trace nodes" in out["status"] and "set DTS_MAX_NODES" in out["status"]
     assert h.runs[-1][1] == "nodes"
 
 
 def test_nfe_cap_clips_the_budget_and_says_how_to_lift_it():
     h = AppHandlers(limits=Limits(nfe_points=500))
     out = h.run(SessionState(), *input_values(n=64, steps=32))
-    assert "per-request cap 500 NFEs" in out[1] and "DTS_MAX_NFE_POINTS" in out[1]
+    assert "per-request cap 500 NFEs" in out["status"] and "DTS_MAX_NFE_POINTS" in out["status"]
 
 
 def test_obstacle_count_is_capped(monkeypatch):
@@ -202,8 +202,8 @@ def test_obstacle_count_is_capped(monkeypatch):
         h = AppHandlers(limits=lim)
         built = never_searched(monkeypatch, h)
         out = h.run(SessionState(), *input_values(obstacles=text))
-        status_ok(out[1])
-        assert f"at most {lim.max_obstacles:,} per request" in out[1] or "characters" in out[1]
+        status_ok(out["status"])
+        assert f"at most {lim.max_obstacles:,} per request" in out["status"] or "characters" in out["status"]
         assert built == []
 
 
@@ -221,13 +221,13 @@ def test_umap_and_drawn_nodes_are_capped(handlers):
     h = AppHandlers(limits=Limits(umap_points=100, draw_nodes=150), embedder=Spy())
     state = SessionState()
     out = h.run(state, *input_values(n=8, steps=32, embed="umap", tree_view="score"))  # 264 nodes
-    assert "UMAP is limited to 100 points" in out[1] and "DTS_MAX_UMAP_POINTS" in out[1]
-    assert Spy.calls == 0 and "PCA" in out[4].layout.title.text
-    assert "of 264 nodes drawn" in out[2].layout.title.text
-    drawn = sum(len(tr.x) for tr in out[2].data if tr.mode == "markers")
+    assert "UMAP is limited to 100 points" in out["status"] and "DTS_MAX_UMAP_POINTS" in out["status"]
+    assert Spy.calls == 0 and "PCA" in out["embedding"].layout.title.text
+    assert "of 264 nodes drawn" in out["tree"].layout.title.text
+    drawn = sum(len(tr.x) for tr in out["tree"].data if tr.mode == "markers")
     assert drawn <= 150 and drawn % 33 == 0  # whole root-to-leaf paths
     small = h.run(state, *input_values(n=2, steps=32, embed="umap"))  # 66 nodes: UMAP is asked
-    assert Spy.calls == 1 and "UMAP is limited" not in small[1]
+    assert Spy.calls == 1 and "UMAP is limited" not in small["status"]
 
 
 # ---- 2. stop: slider runs too ---------------------------------------------------------------
@@ -251,7 +251,7 @@ def test_stop_ends_a_slider_run_within_a_step(monkeypatch):
     th.join(60)
     assert not th.is_alive()
     assert held[0].reason == "stopped" and h.runs[-1][1] == "stopped"  # the guard saw the Stop, not the deadline
-    assert box["out"][1].startswith("**stopped**")
+    assert box["out"]["status"].startswith("**stopped**")
     # the guard held the run at its first check (within the first steps) and ended it there
     assert state.result.ledger.denoiser_nfe <= 2 * LONG["n"]
 
@@ -269,7 +269,7 @@ def test_cancel_event_stops_without_drawing(monkeypatch):
     th.join(60)
     assert not th.is_alive() and held[0].reason == "cancelled" and h.runs[-1][1] == "cancelled"
     out = box["out"]
-    assert out[1] == "cancelled" and all(v is None for v in out[2:])
+    assert out["status"] == "cancelled" and all(out[k] is None for k in Outputs.NAMES[1:])
 
 
 # ---- 4. streaming throttled by time and size -------------------------------------------------
@@ -279,8 +279,8 @@ def test_stream_sends_small_trees_at_most_once_a_second():
     h = AppHandlers(limits=Limits(live_nodes=300, live_interval_s=1.0, deadline_s=3.0))
     h.clock = Ticks(0.02)
     outs = [(h.clock.t, o) for o in h.stream(SessionState(), *input_values(algorithm="tree", n=64, m=8, steps=100))]
-    live = [(t, o[2]) for t, o in outs[:-1] if o[2] is not None]
-    assert outs[-1][1][1].startswith("**stopped**") and "deadline" in outs[-1][1][1]
+    live = [(t, o["tree"]) for t, o in outs[:-1] if o["tree"] is not None]
+    assert outs[-1][1]["status"].startswith("**stopped**") and "deadline" in outs[-1][1]["status"]
     assert len(live) >= 2
     ids = [{int(i) for tr in fig.data if tr.mode == "markers" for i in tr.customdata} for _, fig in live]
     assert all(0 < len(d) <= 300 for d in ids)  # a decimated tree: at most live_nodes nodes drawn
@@ -342,7 +342,7 @@ for backend, k, kw in [("gmm", 8, dict(n=4, steps=8)),
                        ("digits", 4, dict(backend="digits", preset=None, target=3, verifier="supervised", heldout="oracle", n=2, steps=4))]:
     out = [None] * k
     def go(i):
-        out[i] = h.run(SessionState(), *input_values(**kw))[1]
+        out[i] = h.run(SessionState(), *input_values(**kw))["status"]
     ths = [threading.Thread(target=go, args=(i,)) for i in range(k)]
     [t.start() for t in ths]; [t.join() for t in ths]
     res[backend] = out
@@ -377,12 +377,12 @@ def test_public_server_loads_only_allowlisted_models_and_never_echoes(tmp_path):
         out = h.run(
             SessionState(), *input_values(backend="dit", preset=None, target=1, verifier="clip", heldout="clip", model=model)
         )
-        status_ok(out[1])
-        msgs.append(out[1])
-        assert model not in out[1] and "nope" not in out[1]
+        status_ok(out["status"])
+        msgs.append(out["status"])
+        assert model not in out["status"] and "nope" not in out["status"]
     assert len(set(msgs)) == 1 and "facebook/DiT-XL-2-256" in msgs[0]  # the same answer whether a path exists or not
     out = h.run(SessionState(), *input_values(backend="digits", preset=None, target=3, model=secret))
-    assert out[1].startswith("⚠️ model:") and secret not in out[1]
+    assert out["status"].startswith("⚠️ model:") and secret not in out["status"]
     check_models(SearchConfig(model=secret), space, ())  # gmm ignores the model box: nothing to refuse
     check_models(SearchConfig(backend="digits", model=secret), Limits(), ())  # local: full freedom
 
@@ -458,9 +458,9 @@ def test_fuzz_every_handler(handlers, app_log):
             out = list(handlers.stream(state, *[vals[k] for k in INPUTS]))[-1]
         else:
             out = handlers.run(state, *[vals[k] for k in INPUTS])
-            assert len(out) == 1 + len(Outputs.NAMES)
-        status_ok(out[1])
-        kinds["message" if out[1].startswith("⚠️") else "result"] += 1
+            assert set(out) == {"state", *Outputs.NAMES}
+        status_ok(out["status"])
+        kinds["message" if out["status"].startswith("⚠️") else "result"] += 1
         calls += 1
     for _ in range(30):
         backend = rng.choice(["gmm", "digits", "nope", None, 3])
@@ -493,7 +493,7 @@ def test_fuzz_every_handler(handlers, app_log):
         with open(bad_file, "w") as f:
             f.write(rng.choice(['{"tree": {"nodes": [{"id": 5}]}, "ledger": {}}', "not json", '{"config": 3}', "[]", crafted(rng, payload)]))
         out = handlers.reopen(SessionState(), rng.choice([bad_file, None, "/nonexistent", 5]))
-        status_ok(out[1])
+        status_ok(out["status"])
         assert isinstance(handlers.share_query(*[rng.choice([v, None, 3]) for v in input_values()]), str)
         assert isinstance(handlers.from_query(rng.choice([None, {}, {"n": "x", "zzz": 1}, {"obstacles": "q" * 9000}])), dict)
         calls += 7
@@ -501,7 +501,7 @@ def test_fuzz_every_handler(handlers, app_log):
             vals = fuzz_values(rng)
             out = handlers.compare(SessionState(), *[vals[k] for k in INPUTS], algorithm_b=rng.choice(["smc", "nope", None]),
                                    changes_b=rng.choice(["", "n=2", "seed=3", "zzz=1", "n", "avoid=smc", 5]))  # fmt: skip
-            status_ok(out[1])
+            status_ok(out["status"])
             calls += 1
     assert kinds["result"] >= 60 and kinds["message"] >= 30, kinds  # both paths exercised, not only one
     assert not [r for r in app_log.records if r.levelno >= logging.ERROR], [r.getMessage() for r in app_log.records]

@@ -110,7 +110,7 @@ def _run_files(tmp_path: Path) -> list[str]:
     h, out = AppHandlers(), []
     for i, kw in enumerate((dict(n=64, steps=77), dict(n=3, steps=4, obstacles="point:1,1", avoid="repulsion"))):
         state = SessionState()
-        assert h.run(state, *input_values(**kw))[1].startswith("**finished**")
+        assert h.run(state, *input_values(**kw))["status"].startswith("**finished**")
         p = tmp_path / f"run{i}.json"
         p.write_text(run_text(state.result, state.config))
         out.append(str(p))

@@ -29,7 +29,8 @@ def handlers() -> AppHandlers:
 def test_run_draws_every_view_and_counts_match(handlers):
     state = SessionState()
     out = handlers.run(state, *values())
-    st, status, tree, traj, emb, plane, gallery, images, ledger, budget, hacking = out
+    assert set(out) == {"state", *Outputs.NAMES}  # an answer by name: every view of the page
+    st, status, tree, traj, emb, plane, gallery, images, ledger, budget, hacking = (out[k] for k in ("state", *Outputs.NAMES))
     assert st is state and state.runs == 1 and status.startswith("**finished**")
     n_nodes = len(state.result.tree.to_dict()["nodes"])
     assert n_nodes == 6 * 9
@@ -37,7 +38,7 @@ def test_run_draws_every_view_and_counts_match(handlers):
     drawn = [i for tr in tree.data if tr.mode == "markers" and tr.name.startswith("nodes") for i in tr.customdata]
     assert sorted(int(i) for i in drawn) == list(range(n_nodes))
     assert "layered" in tree.layout.title.text
-    score_view = handlers.run(SessionState(), *values(tree_view="score"))[2]
+    score_view = handlers.run(SessionState(), *values(tree_view="score"))["tree"]
     assert sum(len(tr.x) for tr in score_view.data if tr.mode == "markers") == n_nodes
     assert f"{n_nodes} nodes" in status and "48 NFEs" in status
     assert {"search score", "held-out score", "best path"} <= {tr.name for tr in traj.data}
@@ -58,7 +59,7 @@ def test_eta_changes_the_result_with_repulsion(handlers):
     def finals(**v):
         state = SessionState()
         out = handlers.run(state, *values(**v))
-        assert out[1].startswith("**finished**"), out[1]
+        assert out["status"].startswith("**finished**"), out["status"]
         return [c.x0.tolist() for c in state.result.candidates]
 
     assert finals(eta=0.5, **kw) != finals(eta=3.0, **kw)
@@ -70,36 +71,36 @@ def test_bad_input_gives_a_message_and_keeps_previous_results(handlers):
     handlers.run(state, *values())
     before = state.result
     out = handlers.run(state, *values(n=0))
-    assert out[1].startswith("⚠️") and "--n" in out[1] and "[1, 100000]" in out[1]
-    assert all(v is None for v in out[2:]) and state.result is before
+    assert out["status"].startswith("⚠️") and "--n" in out["status"] and "[1, 100000]" in out["status"]
+    assert all(out[k] is None for k in Outputs.NAMES[1:]) and state.result is before
     out = handlers.run(state, *values(delta_f=5, delta_b=3))
-    assert "--delta-b" in out[1]
+    assert "--delta-b" in out["status"]
     out = handlers.run(state, *values(obstacles="blob:1"))
-    assert out[1].startswith("⚠️ --obstacle")
+    assert out["status"].startswith("⚠️ --obstacle")
     out = handlers.run(state, *values(verifier="clip"))
-    assert out[1].startswith("⚠️") and "not available for backend" in out[1]
+    assert out["status"].startswith("⚠️") and "not available for backend" in out["status"]
 
 
 def test_budget_too_small_is_reported(handlers):
     state = SessionState()
     out = handlers.run(state, *values(budget=5))
-    assert out[1] == "⚠️ NFE budget 5 is too small: one path of 8 steps costs 8 NFEs"
+    assert out["status"] == "⚠️ NFE budget 5 is too small: one path of 8 steps costs 8 NFEs"
     assert state.result is None
     out = handlers.run(state, *values(budget=20))
-    assert out[1].startswith("**") and state.result.ledger.denoiser_nfe <= 20
+    assert out["status"].startswith("**") and state.result.ledger.denoiser_nfe <= 20
 
 
 def test_stream_grows_and_stop_keeps_what_was_found(handlers):
     state = SessionState()
     outs = list(handlers.stream(state, *values(n=4, steps=6)))
-    assert outs[-1][1].startswith("**finished**") and state.running == 0
+    assert outs[-1]["status"].startswith("**finished**") and state.running == 0
     state2 = SessionState()
     gen = handlers.stream(state2, *values(n=4, steps=200))
     first = next(gen)
     handlers.stop(state2)
     rest = list(gen)
     final = (rest or [first])[-1]
-    assert "**stopped**" in final[1] and state2.result.message == "stopped"
+    assert "**stopped**" in final["status"] and state2.result.message == "stopped"
     assert state2.result.ledger.denoiser_nfe < 4 * 200
 
 
@@ -146,14 +147,14 @@ def test_obstacles_reach_every_view(handlers):
     pytest.importorskip("dts_app.obstacles.avoidance")
     state = SessionState()
     out = handlers.run(state, *values(obstacles="component:1", avoid="revert"))
-    assert out[1].startswith("**finished**") and "collision rate" in out[1]
-    traj, emb, plane = out[3], out[4], out[5]
+    assert out["status"].startswith("**finished**") and "collision rate" in out["status"]
+    traj, emb, plane = out["trajectories"], out["embedding"], out["plane"]
     assert "D" in {tr.name for tr in traj.data}
     assert {"Q* circle", "obstacles"} <= {tr.name for tr in plane.data}
     assert "obstacles" in {tr.name for tr in emb.data}
     nodes = state.result.tree.to_dict()["nodes"]
     assert all(n["D"] is not None for n in nodes)
-    assert drawn_ids(out[2]) == set(range(len(nodes)))
+    assert drawn_ids(out["tree"]) == set(range(len(nodes)))
 
 
 @pytest.mark.parametrize("algorithm", ["zero-order", "paths", "tree"])
@@ -164,9 +165,9 @@ def test_every_registered_algorithm_draws(handlers, algorithm):
         pytest.skip(f"{algorithm} not registered")
     state = SessionState()
     out = handlers.run(state, *values(algorithm=algorithm, n=3, m=2, steps=6))
-    assert out[1].startswith("**finished**"), out[1]
+    assert out["status"].startswith("**finished**"), out["status"]
     nodes = state.result.tree.to_dict()["nodes"]
-    assert drawn_ids(out[2]) == set(range(len(nodes)))
+    assert drawn_ids(out["tree"]) == set(range(len(nodes)))
     assert state.result.best_node is not None and nodes[state.result.best_node]["status"] == "best"
 
 
@@ -174,9 +175,9 @@ def test_builtin_hazard_is_drawn_on_the_plane(handlers):
     """--avoid with no obstacle typed uses the trap preset's hazard; the plane draws it."""
     state = SessionState()
     out = handlers.run(state, *values(avoid="repulsion", obstacles=""))
-    assert out[1].startswith("**finished**")
+    assert out["status"].startswith("**finished**")
     assert [o["kind"] for o in state.result.obstacles] == ["component"]
-    plane = out[5]
+    plane = out["plane"]
     assert [tr.name for tr in plane.data].count("Q* circle") == 1
     hazard = state.result.obstacles[0]["points"][0]
     marks = next(tr for tr in plane.data if tr.name == "obstacles")
@@ -295,7 +296,7 @@ def test_node_cap_is_the_runners_and_shows_in_the_status():
     h = AppHandlers(limits=Limits(max_nodes=40))
     state = SessionState()
     out = h.run(state, *values(algorithm="best-of-n", n=16, steps=8))
-    assert out[1].startswith("**stopped**") and "cap of 40 trace nodes" in out[1], out[1]
+    assert out["status"].startswith("**stopped**") and "cap of 40 trace nodes" in out["status"], out["status"]
     nodes = len(state.result.tree.nodes)
     assert 40 < nodes <= 40 + 16  # one step past the cap at most (a step adds one node per path)
     assert h.runs[-1][1] == "nodes"
@@ -337,8 +338,8 @@ def test_the_digits_gallery_shows_the_runs_best_after_a_tree_search():
     state = SessionState()
     vals = demo_values("digits") | {"budget": 0}  # the tree's own course: 64 rollouts
     out = AppHandlers().run(state, *input_values(backend="digits", preset=None, **vals, algorithm="tree"))
-    assert out[1].startswith("**finished**"), out[1]
-    res, images = state.result, out[1 + Outputs.NAMES.index("images")]
+    assert out["status"].startswith("**finished**"), out["status"]
+    res, images = state.result, out["images"]
     assert len(res.candidates) > GALLERY_MAX and len(images) == GALLERY_MAX
     best = next(i for i, c in enumerate(res.candidates) if c.node_id == res.best_node)
     assert best >= GALLERY_MAX and best in state.shown  # beyond the first 16, and shown

@@ -55,7 +55,7 @@ def payload(files_handlers) -> dict:
     """A real run's JSON (an obstacle, repulsion: every field filled)."""
     state = SessionState()
     out = files_handlers.run(state, *input_values(n=3, steps=4, obstacles="point:1,1", avoid="repulsion"))
-    assert out[1].startswith("**finished**"), out[1]
+    assert out["status"].startswith("**finished**"), out["status"]
     return json.loads(run_text(state.result, state.config))
 
 
@@ -67,8 +67,8 @@ def write(tmp_path, obj=None, text=None, name="run.json") -> str:
 
 def reopened(h: AppHandlers, path: str) -> str:
     out = h.reopen(SessionState(), path)
-    status_ok(out[1])
-    return out[1]
+    status_ok(out["status"])
+    return out["status"]
 
 
 def mutate(payload: dict, where: str, value) -> dict:
@@ -194,8 +194,8 @@ def test_long_inputs_are_cut_in_messages(files_handlers):
     """A 4,000-character obstacle coordinate was echoed whole in the status line."""
     for text in ("point:" + "1" * 4000 + ",0", "ball:" + "1.5" * 1300, "blob:" + "x" * 3000):
         out = files_handlers.run(SessionState(), *input_values(obstacles=text))
-        status_ok(out[1])
-        assert out[1].startswith("⚠️ --obstacle") and len(out[1]) < 300, out[1]
+        status_ok(out["status"])
+        assert out["status"].startswith("⚠️ --obstacle") and len(out["status"]) < 300, out["status"]
 
 
 def test_a_run_stopped_at_the_node_cap_reopens(tmp_path):
@@ -203,7 +203,7 @@ def test_a_run_stopped_at_the_node_cap_reopens(tmp_path):
     the same server (it was refused: "1,200 entries, at most 1,000")."""
     h = AppHandlers(limits=Limits(max_nodes=1_000))
     state = SessionState()
-    assert "cap of 1,000 trace nodes" in h.run(state, *input_values(n=300, steps=64))[1]
+    assert "cap of 1,000 trace nodes" in h.run(state, *input_values(n=300, steps=64))["status"]
     assert len(state.result.tree.nodes) > 1_000
     path, msg = h.save(state)
     assert reopened(h, path).startswith("**reopened**")

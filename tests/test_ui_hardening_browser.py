@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian c
 
 def test_a_reopened_value_beyond_a_slider_keeps_working(browser, app_url, tmp_path):  # noqa: F811
     state = SessionState()
-    assert AppHandlers().run(state, *input_values(n=300, steps=4))[1].startswith("**finished**")
+    assert AppHandlers().run(state, *input_values(n=300, steps=4))["status"].startswith("**finished**")
     path = tmp_path / "n300.json"
     path.write_text(run_text(state.result, state.config))
     page = open_page(browser, app_url)

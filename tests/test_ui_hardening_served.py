@@ -19,7 +19,7 @@ import pytest
 from test_reliability import status_ok
 from test_ui_client import free_port
 
-from dts_app.ui.handlers import INPUTS, AppHandlers, input_values
+from dts_app.ui.handlers import AppHandlers, input_values
 from dts_app.ui.limits import Limits
 from dts_app.ui.serving import REFUSED
 
@@ -98,7 +98,7 @@ def run_file(h: AppHandlers, tmp_path, **kw) -> str:
     from dts_app.ui.state import SessionState
 
     state = SessionState()
-    assert h.run(state, *input_values(**kw))[1].startswith("**finished**")
+    assert h.run(state, *input_values(**kw))["status"].startswith("**finished**")
     p = tmp_path / f"run_{uuid.uuid4().hex[:6]}.json"
     p.write_text(run_text(state.result, state.config))
     return str(p)
@@ -146,7 +146,7 @@ def test_a_reopened_value_beyond_a_slider_widens_its_range(served, tmp_path):
     from dts_app.ui.runfile import config_inputs, load_run
 
     cfg, _ = load_run(run_file(h, tmp_path, n=300, steps=2), SPACE)
-    upd = dict(zip(INPUTS, control_updates(gr, h, config_inputs(cfg))))
+    upd = control_updates(gr, h, config_inputs(cfg))
     assert upd["n"]["value"] == 300 and upd["n"]["maximum"] == 300 and "maximum" not in upd["m"]
 
 

@@ -14,8 +14,6 @@ from dts_app.ui.handlers import INPUTS, AppHandlers, config_from, input_values
 from dts_app.ui.render import Outputs
 from dts_app.ui.state import SessionState
 
-N_OUT = 1 + len(Outputs.NAMES)
-
 
 @pytest.fixture(scope="module")
 def handlers() -> AppHandlers:
@@ -26,7 +24,7 @@ def handlers() -> AppHandlers:
 def tree_run(handlers):
     state = SessionState()
     out = handlers.run(state, *input_values(algorithm="tree", n=4, m=2, steps=8, obstacles="component:1", avoid="repulsion"))
-    assert out[1].startswith("**finished**")
+    assert out["status"].startswith("**finished**")
     return state, out
 
 
@@ -41,16 +39,15 @@ def test_save_and_reopen_reproduce_every_view(handlers, tree_run, tmp_path):
     assert set(cli) == set(saved) and saved["config"] == cli["config"]
     assert saved["tree"] == cli["tree"] and saved["candidates"] == cli["candidates"]
     again = handlers.reopen(SessionState(), path)
-    assert again[1].startswith("**reopened**") and "tree on gmm/trap" in again[1]
+    assert again["status"].startswith("**reopened**") and "tree on gmm/trap" in again["status"]
     for k in ("tree", "trajectories", "plane", "gallery", "budget", "hacking"):  # the same figures as the run's
-        i = 1 + Outputs.NAMES.index(k)
-        assert again[i].to_json() == out[i].to_json(), k
-    controls = dict(zip(INPUTS, again[N_OUT:]))
+        assert again[k].to_json() == out[k].to_json(), k
+    controls = again["controls"]
     assert config_from(controls) == state.config  # the controls reproduce the run
     # a file written by the CLI opens too
     p = tmp_path / "cli.json"
     p.write_text(json.dumps(cli))
-    assert handlers.reopen(SessionState(), str(p))[1].startswith("**reopened**")
+    assert handlers.reopen(SessionState(), str(p))["status"].startswith("**reopened**")
 
 
 @pytest.mark.parametrize(
@@ -67,8 +64,8 @@ def test_bad_run_files_get_one_line(handlers, tmp_path, text, why):
     p = tmp_path / "bad.json"
     p.write_text(text)
     out = handlers.reopen(SessionState(), str(p))
-    assert out[1].startswith("⚠️") and why in out[1] and "\n" not in out[1]
-    assert all(v is None for v in out[2:])  # nothing else changes
+    assert out["status"].startswith("⚠️") and why in out["status"] and "\n" not in out["status"]
+    assert all(out[k] is None for k in Outputs.NAMES[1:])  # nothing else changes
 
 
 def test_links_carry_the_settings(handlers):
@@ -123,7 +120,7 @@ def test_compare_runs_both_at_the_same_budget_and_seed(handlers):
     out = handlers.compare(
         SessionState(), *input_values(n=4, steps=8), algorithm_b="smc", changes_b="avoid=smc\nobstacles=component:1"
     )
-    st, status, fa, fb, budget, rows = out
+    st, status, fa, fb, budget, rows = (out[k] for k in ("state", "status", "fig_a", "fig_b", "budget", "table"))
     assert status.startswith("**compared** at 32 NFEs, seed 0"), status
     assert [r[0] for r in rows] == ["A: best-of-n", "B: algorithm=smc, avoid=smc, obstacles=component:1"]
     col = {h: i for i, h in enumerate(HEADERS)}
@@ -132,7 +129,7 @@ def test_compare_runs_both_at_the_same_budget_and_seed(handlers):
     assert rows[1][col["final collisions"]] == 0.0  # smc avoidance on trap: no collision
     assert rows[0][col["algorithm settings"]] == "best-of-n: n=4" and rows[1][col["algorithm settings"]].startswith("smc: n=4")
     for changes in ("seed=3", "budget=5", "zzz=1", "n"):
-        assert handlers.compare(SessionState(), *input_values(n=4, steps=8), algorithm_b="smc", changes_b=changes)[1].startswith(
+        assert handlers.compare(SessionState(), *input_values(n=4, steps=8), algorithm_b="smc", changes_b=changes)["status"].startswith(
             "⚠️"
         )
 
@@ -144,8 +141,8 @@ def test_digits_mark_any_gallery_image_and_see_its_pixels(handlers):
     state = SessionState()
     out = handlers.run(state, *input_values(backend="digits", preset=None, n=3, steps=4, verifier=demo["verifier"],
                                             heldout=demo["heldout"], guidance=demo["guidance"], target=demo["target"]))  # fmt: skip
-    assert out[1].startswith("**finished**"), out[1]
-    images = out[1 + Outputs.NAMES.index("images")]
+    assert out["status"].startswith("**finished**"), out["status"]
+    images = out["images"]
     cands = state.result.candidates
     assert len(images) == 3 and [cap.lstrip("★ ") for _, cap in images] == [
         f"{c.score:.3g} · {c.heldout_score:.3g}" for c in cands
@@ -188,8 +185,8 @@ def test_shapes_gallery_badges_and_the_parsed_scene_of_a_selected_image(handlers
     state = SessionState()
     vals = demo_values("shapes") | {"budget": 0, "n": 4, "steps": 8, "target": "two red circles"}
     out = handlers.run(state, *input_values(backend="shapes", preset=None, **vals))
-    assert out[1].startswith("**finished**"), out[1]
-    images = out[1 + Outputs.NAMES.index("images")]
+    assert out["status"].startswith("**finished**"), out["status"]
+    images = out["images"]
     shown = state.shown
     for (_, caption), i in zip(images, shown):
         passed = check(state.result.images[i].float().clamp(0, 1), "two red circles").passed

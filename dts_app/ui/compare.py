@@ -18,7 +18,7 @@ from ..config import ConfigError
 from .inputs import INPUTS
 from .state import SessionState
 
-__all__ = ["FIXED", "parse_changes", "compare"]
+__all__ = ["FIXED", "NAMES", "parse_changes", "compare"]
 
 #: knobs B may not change: a comparison keeps the seed and the budget of A
 FIXED = ("seed", "budget")
@@ -60,12 +60,21 @@ def _label(vals: dict, changes: dict) -> str:
     return "B: " + ", ".join(f"{k}={v}" for k, v in changes.items())
 
 
-def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, changes_b: Any, cancel=None) -> tuple:
+#: the names of compare's answer (the compare panel's components, and the session state)
+NAMES = ("state", "status", "fig_a", "fig_b", "budget", "table")
+
+
+def _answer(state: SessionState, status: str, *views: Any) -> dict:
+    return dict(zip(NAMES, (state, status, *(views or (None,) * 4))))
+
+
+def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, changes_b: Any, cancel=None) -> dict:
     """Run A (the controls) and B (A with ``changes_b``) at the same budget and seed.
 
     Returns:
-        ``(state, status, figure A, figure B, budget figure, table rows)``; on an error only
-        the status is set (the others are None: the views stay as they are).
+        ``{"state", "status", "fig_a", "fig_b", "budget", "table": value}`` (figure A,
+        figure B, their budget curves, the table rows); on an error only the status is
+        set (the others are None: the views stay as they are).
     """
     state = state if isinstance(state, SessionState) else SessionState()
     cancel = cancel or threading.Event()
@@ -80,9 +89,9 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
             for cfg, req in ((cfg_a, req_a.with_budget(shared)), (cfg_b, req_b))
         ]
     except Exception as e:
-        return (state, handlers._error(e), None, None, None, None)
+        return _answer(state, handlers._error(e))
     if cancel.is_set():
-        return (state, "cancelled", None, None, None, None)
+        return _answer(state, "cancelled")
     from ..viz.ledger import compare_budget_figure
 
     labels = [_label(vals_a, {}), _label(vals_b, changes)]
@@ -117,7 +126,7 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
     a, b = runs[0][2], runs[1][2]
     verdict = _verdict(labels, a, b)
     status = f"**compared** at {shared:,} NFEs, seed {cfg_a.seed}: {verdict}"
-    return (state, status, figs[0], figs[1], budget_fig, rows)
+    return _answer(state, status, figs[0], figs[1], budget_fig, rows)
 
 
 def _run(handlers, state, request, cancel) -> tuple:

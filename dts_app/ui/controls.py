@@ -206,15 +206,15 @@ def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
     return c, e
 
 
-def control_updates(gr, handlers, vals: dict | None) -> list:
-    """Control values as updates in :data:`INPUTS` order (choices follow the backend; a
-    slider whose value is valid for the server but beyond its UI range gets a range that
-    holds it, so the browser sends it back unchanged), or skips."""
+def control_updates(gr, handlers, vals: dict | None) -> dict:
+    """Control values as updates by name, every name of :data:`INPUTS` (choices follow the
+    backend; a slider whose value is valid for the server but beyond its UI range gets a
+    range that holds it, so the browser sends it back unchanged); no values, no updates."""
     from ..backends.registry import BACKENDS
     from ..verifiers.registry import verifiers_for
 
     if not vals:
-        return [gr.skip()] * len(INPUTS)
+        return {}
     backend = vals.get("backend")
     spec = BACKENDS.get(backend) if isinstance(backend, str) else None
     vs = verifiers_for(backend) if spec is not None else []
@@ -225,7 +225,7 @@ def control_updates(gr, handlers, vals: dict | None) -> list:
         label = vals.get("target")
     label = t0 if label is None else label  # None: the backend's default target
     choices = {"preset": list(spec.presets) if spec else None, "target": names, "verifier": vs, "heldout": vs}
-    out = []
+    out = {}
     for k in INPUTS:
         val = label if k == "target" else vals.get(k)
         extra: dict[str, Any] = {}
@@ -236,7 +236,7 @@ def control_updates(gr, handlers, vals: dict | None) -> list:
             val = val if extra["visible"] else None
         if k in SLIDERS and type(val) in (int, float) and val > slider_kwargs(k, None)["maximum"]:
             extra["maximum"] = val
-        out.append(gr.update(value=val, **extra))
+        out[k] = gr.update(value=val, **extra)
     return out
 
 

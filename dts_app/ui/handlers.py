@@ -191,7 +191,7 @@ class AppHandlers(ToolHandlers):
             gone = lambda: (cancel is not None and cancel.is_set()) or state.newest > enqueued
         return RunGuard(self.limits, lambda: state.stops != seen, gone, clock=self.clock)
 
-    def run(self, state: SessionState, *values, cancel: threading.Event | None = None, enqueued: float | None = None) -> tuple:
+    def run(self, state: SessionState, *values, cancel: threading.Event | None = None, enqueued: float | None = None) -> dict:
         """Run a search to the end and redraw everything (the one-answer path: links, the
         API's ``/release_*``): the last answer of :meth:`stream`, with no live frames.
 
@@ -200,33 +200,34 @@ class AppHandlers(ToolHandlers):
                 then stops within a step and nothing is drawn.
 
         Returns:
-            ``(state, status, tree, trajectories, embedding, plane, gallery, images, ledger, budget, hacking)``;
-            on an error only ``status`` changes (figures are ``gr.skip()``-like ``None``s
-            that the layout maps to "keep")."""
+            The answer ``{"state", "status", "tree", "trajectories", "embedding", "plane",
+            "gallery", "images", "ledger", "budget", "hacking": value}``
+            (:meth:`Outputs.answer`); on an error only ``status`` is set (the views are
+            None: the layout leaves them as they are)."""
         last = None
         for last in self._answers(state, values, cancel, enqueued, live=False):
             pass
-        return last if last is not None else (state, *Outputs(status="cancelled").as_tuple())
+        return last if last is not None else Outputs(status="cancelled").answer(state)
 
     def stream(
         self, state: SessionState, *values, cancel: threading.Event | None = None, enqueued: float | None = None
-    ) -> Iterator[tuple]:
+    ) -> Iterator[dict]:
         """Stream a search: the tree grows as steps complete; Stop ends it within a step.
 
         Yields:
-            The same tuples as :meth:`run`; intermediate ones carry the status (at most
+            Answers like :meth:`run`'s; intermediate ones carry the status (at most
             every 0.4 s) and, at most every ``Limits.live_interval_s``, a tree decimated to
             ``Limits.live_nodes`` nodes; the last one redraws every view.
         """
         yield from self._answers(state, values, cancel, enqueued, live=True)
 
-    def _answers(self, state, values: tuple, cancel, enqueued, live: bool) -> Iterator[tuple]:
+    def _answers(self, state, values: tuple, cancel, enqueued, live: bool) -> Iterator[dict]:
         state = state if isinstance(state, SessionState) else SessionState()
         if stopped_before(state, enqueued):  # Stop was pressed while this run waited in the queue
-            yield (state, *Outputs(status=STOPPED_QUEUED).as_tuple())
+            yield Outputs(status=STOPPED_QUEUED).answer(state)
             return
         if superseded(state, enqueued):  # a newer request of this session has started: it draws
-            yield (state, *Outputs(status=None).as_tuple())
+            yield Outputs(status=None).answer(state)
             return
         t0 = time.perf_counter()
         guard = self._guard(state, cancel, enqueued)
@@ -234,7 +235,7 @@ class AppHandlers(ToolHandlers):
             vals, cfg, request, note = self._prepare(values)
             total = request.total_nfe()
         except Exception as e:
-            yield (state, *Outputs(status=self._error(e)).as_tuple())
+            yield Outputs(status=self._error(e)).answer(state)
             return
         state.running += 1
         state.streaming = live
@@ -250,7 +251,7 @@ class AppHandlers(ToolHandlers):
                     self._record("stream" if live else "run", guard, t0)
                     if guard.reason == "cancelled" or (cancel is not None and cancel.is_set()):
                         if not live:
-                            yield (state, *Outputs(status="cancelled").as_tuple())  # nobody is waiting: draw nothing
+                            yield Outputs(status="cancelled").answer(state)  # nobody is waiting: draw nothing
                         return
                     out = self.figures(res, cfg, request.problem.backend, vals.get("embed") or "pca", view)
                     extra = out.status
@@ -258,7 +259,7 @@ class AppHandlers(ToolHandlers):
                     out.status += f" · view {out.embed_used.upper()}" + (f" · {extra}" if extra else "")
                     state.result, state.config, state.selected, state.shown = res, cfg, None, out.shown
                     state.runs += 1
-                    yield (state, *out.as_tuple())
+                    yield out.answer(state)
                     return
                 now = self.clock()
                 if not live or now - last_status < STATUS_INTERVAL_S:
@@ -276,10 +277,10 @@ class AppHandlers(ToolHandlers):
                 if switched:  # another backend or preset: no view of the old one stays beside the new tree
                     switched = False
                     placeholders(out, f"drawing {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else "") + " when the run ends")
-                yield (state, *out.as_tuple())
+                yield out.answer(state)
         except Exception as e:
             done = True
-            yield (state, *Outputs(status=self._error(e)).as_tuple())
+            yield Outputs(status=self._error(e)).answer(state)
         finally:
             state.running -= 1
             state.streaming = False

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import SearchConfig
 from .clicks import CLICK_JS
+from .compare import NAMES as COMPARE_NAMES
 from .controls import STEPS, build_controls, control_updates, slider_kwargs, wire_controls
 from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers, Outputs
 from .lessons import lesson_note, opening_values
@@ -90,9 +91,9 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
     static: dict[str, Any] = {}  # image stand-ins of the default views (static first paint)
     if umap_warmup if first_view is None else first_view:
         t = handlers.first_view()  # seeded and pure: every visitor gets the same default answer
-        if str(t[1]).startswith("**"):
-            first = dict(zip(Outputs.NAMES, t[1:]))
-            initial = t[0]
+        if str(t["status"]).startswith("**"):
+            first = {k: t[k] for k in Outputs.NAMES}
+            initial = t["state"]
             static = snapshots(first) or {}
     elif umap_warmup:
         handlers.warm_up()  # the default backend and verifiers
@@ -121,17 +122,25 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         status = v["status"]
         controls = [c[k] for k in INPUTS]
         inputs = [state] + controls
-        outputs = [state] + [v[k] for k in Outputs.NAMES]
-        images_at, gallery_at = (1 + Outputs.NAMES.index(k) for k in ("images", "gallery"))
+        views = {"state": state, **{k: v[k] for k in Outputs.NAMES}}  # a handler's answer's names
+        outputs = list(views.values())
+        cmp_views = {k: state if k == "state" else cmp[k] for k in COMPARE_NAMES}  # compare's answer's names
 
-        def keep(t: tuple) -> tuple:
-            t = list(t)
-            if isinstance(t[0], SessionState):  # these views now show this session's own answer
-                t[0].drawn |= {k for k, x in zip(Outputs.NAMES, t[1:]) if x is not None and k != "status"}
-            if isinstance(t[images_at], list):  # image backends: the gallery replaces the points figure
-                t[images_at] = gr.update(value=t[images_at] or None, visible=bool(t[images_at]))
-                t[gallery_at] = gr.update(value=t[gallery_at], visible=not t[images_at]["visible"])
-            return tuple(gr.skip() if x is None else x for x in t)
+        def keep(answer: dict) -> dict:
+            """A handler's answer as ``{component: value}``; a None leaves its component as it is."""
+            answer = dict(answer)
+            st = answer.get("state")
+            if isinstance(st, SessionState):  # these views now show this session's own answer
+                st.drawn |= {k for k in Outputs.NAMES if answer.get(k) is not None and k != "status"}
+            images = answer.get("images")
+            if isinstance(images, list):  # image backends: the gallery replaces the points figure
+                answer["images"] = gr.update(value=images or None, visible=bool(images))
+                answer["gallery"] = gr.update(value=answer.get("gallery"), visible=not images)
+            return {views[k]: x for k, x in answer.items() if k in views and x is not None}
+
+        def with_controls(answer: dict, vals: dict | None) -> dict:
+            """An answer and the controls set to ``vals`` (None: the controls stay)."""
+            return {**keep(answer), **{c[k]: u for k, u in control_updates(gr, handlers, vals).items()}} or gr.skip()
 
         # compare's B and the private events' inputs too: the server validates, with messages
         raw_values(controls + [cmp["algo_b"], cmp["changes_b"], e["pick"], plane_click, node_click])
@@ -144,19 +153,22 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         async def run_live(*a):
             *vals, request = a
             cancel, since = threading.Event(), enqueued_at(demo, request)
-            return keep(await call_in_thread(lambda: run_sync(*vals, cancel=cancel, enqueued=since), cancel, _alive(request)))
+            return (
+                keep(await call_in_thread(lambda: run_sync(*vals, cancel=cancel, enqueued=since), cancel, _alive(request)))
+                or gr.skip()
+            )
 
         async def run_stream(*a):
             *vals, request = a
             cancel, since = threading.Event(), enqueued_at(demo, request)  # a Stop after `since` cancels it
             async for t in stream_in_thread(lambda: stream_sync(*vals, cancel=cancel, enqueued=since), cancel, _alive(request)):
-                yield keep(t)
+                yield keep(t) or gr.skip()
 
         async def run_after(*a):
             """The run chained to a click or mark, unless that answered with a warning."""
             st, said, *rest = a
             if isinstance(said, str) and said.lstrip().startswith("⚠️"):
-                yield tuple(gr.skip() for _ in outputs)  # nothing changed: the warning stays
+                yield gr.skip()  # nothing changed: the warning stays
                 return
             async for t in run_stream(st, *rest):
                 yield t
@@ -165,18 +177,16 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             """The first view: the cached default answer, or the settings of a link."""
             params = handlers.from_query(getattr(request, "query_params", None))
             if not params and first:  # the page was built with the default answer: as images,
-                out = [gr.skip()] * (len(outputs) + len(controls))  # whose live figures go now
-                for k in set(static) - getattr(st, "drawn", set()):  # where nothing newer was drawn
-                    out[1 + Outputs.NAMES.index(k)] = first[k]
-                return tuple(out)
+                fresh = set(static) - getattr(st, "drawn", set())  # whose live figures go now, where
+                return {v[k]: first[k] for k in fresh} or gr.skip()  # nothing newer was drawn
             if not params:
-                return (*keep(await call_in_thread(handlers.first_view, threading.Event())), *control_updates(gr, handlers, None))
+                return with_controls(await call_in_thread(handlers.first_view, threading.Event()), None)
             vals = opening_values(params)  # the defaults, the linked backend's demo settings, the link
             cancel = threading.Event()
             t = await call_in_thread(lambda: run_sync(SessionState(), *[vals[k] for k in INPUTS], cancel=cancel), cancel)
-            if str(t[1]).startswith("**"):
-                t = (t[0], f"{t[1]} · opened from a link" + (f" · {lesson_note(vals)}" if lesson_note(vals) else ""), *t[2:])
-            return (*keep(t), *control_updates(gr, handlers, vals))
+            if str(t["status"]).startswith("**"):
+                t["status"] += " · opened from a link" + (f" · {lesson_note(vals)}" if lesson_note(vals) else "")
+            return with_controls(t, vals)
 
         on_load.__annotations__ = {"request": gr.Request}  # (string annotations are not resolved)
 
@@ -185,7 +195,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
             cancel = threading.Event()
             work = lambda: compare_sync(st, *vals, algorithm_b=ab, changes_b=cb, cancel=cancel)
             out = await call_in_thread(work, cancel, _alive(request))
-            return tuple(gr.skip() if x is None else x for x in out)
+            return {cmp_views[k]: x for k, x in out.items() if x is not None} or gr.skip()
 
         named(run_compare, (*INPUTS, "algorithm_b", "changes_b"), gr.Request)
         named(run_live, INPUTS, gr.Request)
@@ -215,7 +225,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         live.append(demo.load(on_load, [state], outputs + controls, js=hydrate, show_progress=progress, api_name=False, **search))
         demo.load(None, None, None, js=CLICK_JS)
         demo.load(None, None, None, js=PHONE_JS)  # a phone starts with the guide closed: results first
-        cmp_outputs = [state, cmp["status"], cmp["fig_a"], cmp["fig_b"], cmp["budget"], cmp["table"]]
+        cmp_outputs = list(cmp_views.values())
         cmp_inputs = inputs + [cmp["algo_b"], cmp["changes_b"]]
         live.append(cmp["button"].click(run_compare, cmp_inputs, cmp_outputs, api_name="compare", **search))
         # Stop: streamed runs end within a step (the running one shows what it found, a
@@ -262,12 +272,9 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
 
         def reopen(st, run_file):
             out = handlers.reopen(st, run_file)
-            n = 1 + len(Outputs.NAMES)
-            ctrl = dict(zip(INPUTS, out[n:])) if out[n] is not None else None
-            return (*keep(out[:n]), *control_updates(gr, handlers, ctrl))
+            return with_controls(out, out.pop("controls"))
 
-        n_open = len(outputs) + len(controls)
-        reopen = guarded(reopen, lambda m: (gr.skip(), m, *[gr.skip()] * (n_open - 2)))
+        reopen = guarded(reopen, lambda m: {status: m})
         files["opened"].upload(reopen, [state, files["opened"]], outputs + controls, api_name="open_run", **search)
         share = guarded(handlers.share_query, lambda m: gr.skip())
         files["share"].click(share, controls, [files["link"]], api_name=False).then(

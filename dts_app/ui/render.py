@@ -51,8 +51,11 @@ class Outputs:
 
     NAMES = ("status", "tree", "trajectories", "embedding", "plane", "gallery", "images", "ledger", "budget", "hacking")
 
-    def as_tuple(self) -> tuple:
-        return tuple(getattr(self, k) for k in self.NAMES)
+    def answer(self, state: Any, **more: Any) -> dict[str, Any]:
+        """This update as a handler's answer: ``{"state": state, name: value}`` for every
+        name of :attr:`NAMES` (None = leave that view as it is), plus ``more``. The layout
+        maps each name to its component."""
+        return {"state": state, **{k: getattr(self, k) for k in self.NAMES}, **more}
 
 
 def _attr(n: Any, k: str) -> Any:

@@ -24,11 +24,11 @@ __all__ = ["ToolHandlers"]
 class ToolHandlers:
     """Mixin of the app's tool handlers (see the module docstring)."""
 
-    _first: tuple | None = None  # the default answer, once computed
+    _first: dict | None = None  # the default answer, once computed
     _first_lock: threading.Lock  # set by AppHandlers.__init__ (one per handler object)
 
     # ---- first paint -----------------------------------------------------------------
-    def first_view(self) -> tuple:
+    def first_view(self) -> dict:
         """The answer for the default controls, computed once per server (the search is
         seeded and pure, so every visitor would compute the same views). A fresh
         :class:`SessionState` holding that result is returned each time."""
@@ -37,11 +37,11 @@ class ToolHandlers:
                 from .controls import page_values
 
                 out = self.run(SessionState(), *page_values().values())  # the page's own controls
-                if not str(out[1]).startswith("**"):  # an error: not cached, shown as it is
+                if not str(out["status"]).startswith("**"):  # an error: not cached, shown as it is
                     return out
                 self._first = out
-        st = self._first[0]
-        return (SessionState(result=st.result, config=st.config, runs=1), *self._first[1:])
+        st = self._first["state"]
+        return {**self._first, "state": SessionState(result=st.result, config=st.config, runs=1)}
 
     def describe_selected(self, state: SessionState) -> str | None:
         """Shapes: markdown of the scene the exact checker parses in the selected image and
@@ -99,7 +99,7 @@ class ToolHandlers:
         return clicks.mark_candidate(getattr(state, "result", None), index, text)
 
     # ---- compare ---------------------------------------------------------------------
-    def compare(self, state: SessionState, *values, algorithm_b: Any = None, changes_b: Any = "", cancel=None) -> tuple:
+    def compare(self, state: SessionState, *values, algorithm_b: Any = None, changes_b: Any = "", cancel=None) -> dict:
         """Settings A (the controls) and B at the same budget and seed (:mod:`.compare`)."""
         from .compare import compare
 
@@ -132,14 +132,14 @@ class ToolHandlers:
             f"saved: {len(res.tree.nodes):,} nodes, {len(res.candidates):,} candidates (the CLI's `search --json` schema)",
         )
 
-    def reopen(self, state: SessionState, path: Any) -> tuple:
-        """A saved run shown again: ``(state, *Outputs, *control values)``; on a bad file
-        only the status changes. The file is read under the request's limits (bytes, depth,
+    def reopen(self, state: SessionState, path: Any) -> dict:
+        """A saved run shown again: the answer of :meth:`run` plus ``"controls"``, the
+        control values of its settings by name; on a bad file only the status changes
+        (``"controls"`` is None). The file is read under the request's limits (bytes, depth,
         nodes, deadline) and deleted afterwards when it is an upload in Gradio's cache."""
         state = state if isinstance(state, SessionState) else SessionState()
         from .render import Outputs
 
-        none = (None,) * len(INPUTS)
         try:
             if isinstance(path, (list, tuple)):
                 path = path[0] if path else None
@@ -157,7 +157,7 @@ class ToolHandlers:
                     res.images = backend.decode(torch.stack(xs)).float().cpu()
             out = self.figures(res, cfg, backend)
         except Exception as e:
-            return (state, *Outputs(status=self._error(e)).as_tuple(), *none)
+            return Outputs(status=self._error(e)).answer(state, controls=None)
         extra = out.status
         out.status = (
             f"**reopened** · {cfg.algorithm} on {cfg.backend}"
@@ -168,7 +168,7 @@ class ToolHandlers:
         )
         state.result, state.config, state.selected, state.shown = res, cfg, None, out.shown
         vals = config_inputs(cfg)
-        return (state, *out.as_tuple(), *[vals[k] for k in INPUTS])
+        return out.answer(state, controls={k: vals[k] for k in INPUTS})
 
     def share_query(self, *values) -> str:
         """URL query parameters of the controls that differ from the page's defaults."""
