@@ -44,6 +44,7 @@ def test_save_and_reopen_reproduce_every_view(handlers, tree_run, tmp_path):
         assert again[k].to_json() == out[k].to_json(), k
     controls = again["controls"]
     assert config_from(controls) == state.config  # the controls reproduce the run
+    assert state.result.target == again["state"].result.target == 2  # trap's prize: the plane's target mode
     # a file written by the CLI opens too
     p = tmp_path / "cli.json"
     p.write_text(json.dumps(cli))
@@ -188,6 +189,7 @@ def test_shapes_gallery_badges_and_the_parsed_scene_of_a_selected_image(handlers
     assert out["status"].startswith("**finished**"), out["status"]
     images = out["images"]
     shown = state.shown
+    assert state.result.target == "two red circles"  # the result names its prompt: the badges read it
     for (_, caption), i in zip(images, shown):
         passed = check(state.result.images[i].float().clamp(0, 1), "two red circles").passed
         assert caption.lstrip("★ ").startswith("✓" if passed else "✗"), caption

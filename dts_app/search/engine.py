@@ -370,4 +370,5 @@ class Engine:
             images=rec.images([c.node_id for c in finals]),
             curve=rec.curve,
             draws=self.draws,
+            target=self.problem.target,
         )  # fmt: skip

@@ -17,7 +17,7 @@ from ..verifiers.base import Verifier
 from ..verifiers.function import as_verifier
 from ..verifiers.registry import build_verifier
 
-__all__ = ["AvoidanceLike", "Problem", "validate", "build_problem", "backend_for", "backend_key"]
+__all__ = ["AvoidanceLike", "Problem", "validate", "resolve_target", "build_problem", "backend_for", "backend_key"]
 
 
 class AvoidanceLike(Protocol):
@@ -62,6 +62,8 @@ class Problem:
         config: the :class:`~dts_app.config.SearchConfig` it came from, if any.
         ess_threshold: the SMC obstacle mode resamples when the ESS falls below this
             fraction of the beam.
+        target: the resolved target the verifiers judge against (a class or component
+            number, a prompt), or None; results carry it for their views.
         grid: the time grid ``t_0 = 1 > … > t_S = 0`` (derived).
     """
 
@@ -78,6 +80,7 @@ class Problem:
     trace_scores: bool | None = None
     config: Any = None
     ess_threshold: float = 0.5
+    target: Any = None
     grid: list[float] = field(init=False)
 
     def __post_init__(self):
@@ -159,6 +162,17 @@ def backend_for(config: SearchConfig, cache: dict | None = None) -> Backend:
     return backend
 
 
+def resolve_target(config: SearchConfig, backend: Backend) -> Any:
+    """The target ``config`` asks of ``backend``: its own, else the prompt on a
+    text-to-image backend (one cached model serves every prompt), else the backend's
+    default."""
+    if config.target is not None:
+        return config.target
+    if config.prompt is not None and "prompt" in BACKENDS[config.backend].options:
+        return config.prompt
+    return backend.default_target()
+
+
 def build_problem(
     config: SearchConfig, backend: Backend | None = None, cache: dict | None = None, verifiers: bool = True
 ) -> Problem:
@@ -168,9 +182,7 @@ def build_problem(
     """
     validate(config)
     backend = backend if backend is not None else backend_for(config, cache)
-    target = config.target if config.target is not None else backend.default_target()
-    if config.target is None and config.prompt is not None and "prompt" in BACKENDS[config.backend].options:
-        target = config.prompt  # text-to-image: the prompt is the target (one cached model serves every prompt)
+    target = resolve_target(config, backend)
     try:
         conditioned = config.condition or backend.conditions_on_target
         cond = backend.condition(target if conditioned else None, config.guidance)
@@ -196,4 +208,5 @@ def build_problem(
         avoidance=avoidance,
         config=config,
         ess_threshold=config.ess_threshold,
+        target=target,
     )

@@ -171,6 +171,9 @@ class SearchResult:
         error: why the run failed (a non-finite value), or None; ``message`` says so too.
         draws: independent draws from a sampling algorithm's result (soft tree search's
             ``draws``), or None.
+        target: the resolved target of the problem (a class or component number, a
+            prompt), or None; the views draw it (the plane's target mode, the shapes
+            checker's prompt). Not in :meth:`to_dict`: a run file's config holds it.
     """
 
     best: Tensor | None
@@ -188,6 +191,7 @@ class SearchResult:
     curve: list[tuple[int, float | None]] = field(default_factory=list)
     error: str | None = None
     draws: list[Candidate] | None = None
+    target: Any = None
 
     def to_dict(self, with_x0: bool = True) -> dict:
         return {

@@ -270,7 +270,7 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
         tree, obstacle_geometry(obstacles), use, embedder, algorithm=algo, best_node=best
     )
     if mixture is not None and mixture.dim == 2:
-        tgt = cfg.target if cfg.target is not None else backend.default_target()
+        tgt = result.target
         tm = [mixture.means[int(tgt)].tolist()] if isinstance(tgt, int) and 0 <= tgt < len(mixture.means) else None
         labels = [t.label for t in backend.targets()]  # the modes named as the target menu names them
         out.plane = plane_figure(mixture.to_dict(), tree, best, obstacles, tm, algorithm=algo, mode_labels=labels)
@@ -280,7 +280,7 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
         out.shown = gallery_picks(result.candidates, result.best_node, min(len(result.candidates), len(result.images)))
         images = result.images.numpy()
         picks = [(images[i], result.candidates[i]) for i in out.shown]
-        prompt = shapes_prompt(cfg, backend)  # shapes: a ✓/✗ badge of the exact checker on every image
+        prompt = shapes_prompt(result, cfg.backend)  # shapes: a ✓/✗ badge of the exact checker on every image
         rows = [(img, c.score, c.heldout_score, c.node_id) for img, c in picks]
         out.images = image_gallery(rows, result.best_node, prompt=prompt)
         out.gallery = note_figure("final candidates are shown as images below")
@@ -293,12 +293,10 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
     return out
 
 
-def shapes_prompt(cfg: SearchConfig, backend) -> str | None:
-    """The prompt the shapes images are checked against (None on other backends)."""
-    if cfg.backend != "shapes":
-        return None
-    target = cfg.target if cfg.target is not None else backend.default_target()
-    return target if isinstance(target, str) else None
+def shapes_prompt(result, backend: str) -> str | None:
+    """The prompt the shapes images of ``result`` are checked against (None on other backends)."""
+    target = getattr(result, "target", None)
+    return target if backend == "shapes" and isinstance(target, str) else None
 
 
 def gallery_picks(candidates: list, best: int | None, count: int, cap: int = GALLERY_MAX) -> list[int]:

@@ -51,10 +51,7 @@ class ToolHandlers:
         res, cfg, i = getattr(state, "result", None), getattr(state, "config", None), getattr(state, "selected", None)
         if res is None or cfg is None or res.images is None or i is None or not 0 <= i < len(res.images):
             return None
-        try:
-            prompt = shapes_prompt(cfg, self.backend(cfg))
-        except ConfigError:
-            return None
+        prompt = shapes_prompt(res, cfg.backend)
         if prompt is None:
             return None
         from ..shapes.checker import describe
@@ -148,7 +145,10 @@ class ToolHandlers:
                 cfg, res = load_run(path, self.limits, self.clock)
             finally:
                 self.saved_files.discard(path)
+            from ..search.problem import resolve_target
+
             backend = self.backend(cfg)
+            res.target = resolve_target(cfg, backend)  # a run file's config holds its target
             if res.candidates and backend.data_kind == "image" and res.best is not None:
                 import torch
 
