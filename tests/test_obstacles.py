@@ -175,3 +175,20 @@ def test_path_entry_rate_counts_paths_that_entered_q_star_on_the_way():
         entered += hit
     assert m["path_entry_rate"] == entered / len(beam.node_ids)
     assert m["path_entry_rate"] > m["collision_rate"]  # weak repulsion: some paths pass through and leave
+
+
+def test_every_recorded_try_keeps_its_own_state():
+    """Revert records each rejected try with its own x̂0 and D: the distance recomputed from
+    the stored x̂0 is the stored D at every node (the first try of a row once showed the
+    kept state's x̂0, a view of the row that the kept try overwrote)."""
+    point = torch.tensor([1.6, 0.4])
+    cfg = SearchConfig(preset="trap", obstacles=(ObstacleSpec("point", (1.6, 0.4)),), q_star=Q, n=64, steps=12,
+                       avoid="revert", max_reverts=3)  # fmt: skip
+    eng, beam = run_sampling(cfg)[1:]
+    reverted = [n for n in eng.trace.nodes if n.status == "reverted"]
+    assert len(reverted) == eng.ledger.reverts > 0
+    for n in eng.trace.nodes:
+        if n.D is not None:
+            assert float((torch.tensor(n.x0) - point).norm()) == pytest.approx(n.D, abs=1e-4), n.id
+            assert n.inside_q == (n.D <= Q)
+    assert all(n.inside_q for n in reverted)  # a try is rejected only inside Q*

@@ -32,7 +32,7 @@ def revert(eng, beam: Beam, x: Tensor, v: Tensor, D: Tensor, inside: Tensor, fla
     tn = eng.grid[beam.i + 1]
     x, v, D, inside = x.clone(), v.clone(), D.clone(), inside.clone()
     rows = [j for j in range(len(beam)) if bool(inside[j])]
-    tries = {j: [(x[j], v[j], float(D[j]), True)] for j in rows}
+    tries = {j: [(x[j].clone(), v[j].clone(), float(D[j]), True)] for j in rows}  # copies: row j is replaced below
     pending = list(rows)
     for _ in range(av.max_reverts):
         if not pending:
