@@ -4,7 +4,9 @@ A node is one partial state of one path: ``{id, parent, step, t, score, heldout_
 D, inside_q, status, key, value, visits, x0}``; ``value`` and ``visits`` are set by
 algorithms that keep them (tree search: the backed-up value and visit count). ``status`` ``resampled`` marks a particle that had no offspring at a resampling step.
 ``x0`` is the clean prediction x̂0 at that node (kept
-small: the UI embeds them; image backends may store a downsampled copy). ``status`` is
+small: the UI embeds them; image backends may store a downsampled copy). ``hits`` lists
+the obstacles (indices into the run's obstacles) whose Q* holds the node; it is written
+only for such nodes, and ``inside_q`` is true exactly when it is not empty. ``status`` is
 one of :data:`STATUSES`. The trace is plain data and serialises to JSON.
 """
 
@@ -43,10 +45,15 @@ class Node:
     value: float | None = None
     visits: int | None = None
     x0: list[float] | None = None
+    hits: tuple[int, ...] = ()  # the obstacles (their indices) whose Q* holds this node
 
     def to_dict(self, with_x0: bool = True) -> dict:
         d = asdict(self)
         d["key"] = list(self.key)
+        if self.hits:
+            d["hits"] = list(self.hits)
+        else:
+            d.pop("hits")  # only nodes inside some Q* carry it
         if not with_x0:
             d.pop("x0")
         return d
@@ -92,7 +99,14 @@ class Trace:
             return [None] * n if v is None else torch.as_tensor(v).detach().double().cpu().reshape(n).tolist()
 
         sc, hc, dc = column(scores), column(heldout), column(D)
-        ins = [False] * n if inside is None else [bool(v) for v in torch.as_tensor(inside).reshape(n).tolist()]
+        hits: list[tuple[int, ...]] = [()] * n
+        if inside is None:
+            ins = [False] * n
+        elif torch.as_tensor(inside).dim() == 2:  # per obstacle: which ones hold the node
+            hits = [tuple(j for j, b in enumerate(row) if b) for row in torch.as_tensor(inside).bool().tolist()]
+            ins = [bool(h) for h in hits]
+        else:
+            ins = [bool(v) for v in torch.as_tensor(inside).reshape(n).tolist()]
         start = len(self.nodes)
         t = float(t)
         for i in range(n):
@@ -107,6 +121,7 @@ class Trace:
                     heldout_score=_num(hc[i]),
                     D=_num(dc[i]),
                     inside_q=ins[i],
+                    hits=hits[i],
                     status=status,
                     key=k if type(k) is tuple else tuple(int(v) for v in k),
                     x0=vecs[i],

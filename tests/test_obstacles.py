@@ -177,6 +177,42 @@ def test_path_entry_rate_counts_paths_that_entered_q_star_on_the_way():
     assert m["path_entry_rate"] > m["collision_rate"]  # weak repulsion: some paths pass through and leave
 
 
+def test_per_obstacle_entries_and_collisions_match_a_recount_from_the_paths():
+    """Two point obstacles with their own Q*: each final's path entries and its final
+    collision are recounted per obstacle from the recorded x̂0, and the per-obstacle rates
+    are exactly those counts (the overall rates are their union)."""
+    pts = [(1.6, 0.4), (0.0, 0.0)]
+    qs = [0.5, 0.8]
+    obstacles = tuple(ObstacleSpec("point", p, q_star=q) for p, q in zip(pts, qs))
+    cfg = SearchConfig(preset="trap", obstacles=obstacles, n=200, steps=16, avoid="repulsion", eta=0.05)
+    eng, beam = run_sampling(cfg)[1:]
+    m = sample_metrics(eng, beam)
+    nodes = eng.trace.nodes
+
+    def within(i: int, o: int) -> bool:
+        x0 = nodes[i].x0
+        return float((torch.tensor(x0) - torch.tensor(pts[o])).norm()) <= qs[o]
+
+    entered, final_in = [[0, 0] for _ in range(2)]
+    any_entry = 0
+    for nid in beam.node_ids:
+        path, i = [], nid
+        while i is not None:
+            path.append(i)
+            i = nodes[i].parent
+        hit = [any(within(j, o) for j in path) for o in range(2)]
+        for o in range(2):
+            entered[o] += hit[o]
+            final_in[o] += within(nid, o)
+            assert (o in nodes[nid].hits) == within(nid, o)
+        any_entry += any(hit)
+    k = len(beam.node_ids)
+    assert m["path_entry_rate_by_obstacle"] == [e / k for e in entered]
+    assert m["collision_rate_by_obstacle"] == [c / k for c in final_in]
+    assert m["path_entry_rate"] == any_entry / k
+    assert min(entered) > 0  # both obstacles were entered: the per-obstacle split is exercised
+
+
 def test_every_recorded_try_keeps_its_own_state():
     """Revert records each rejected try with its own x̂0 and D: the distance recomputed from
     the stored x̂0 is the stored D at every node (the first try of a row once showed the
@@ -190,5 +226,5 @@ def test_every_recorded_try_keeps_its_own_state():
     for n in eng.trace.nodes:
         if n.D is not None:
             assert float((torch.tensor(n.x0) - point).norm()) == pytest.approx(n.D, abs=1e-4), n.id
-            assert n.inside_q == (n.D <= Q)
+            assert n.inside_q == (n.D <= Q) and n.hits == ((0,) if n.D <= Q else ())
     assert all(n.inside_q for n in reverted)  # a try is rejected only inside Q*

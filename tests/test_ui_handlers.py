@@ -157,6 +157,39 @@ def test_obstacles_reach_every_view(handlers):
     assert drawn_ids(out["tree"]) == set(range(len(nodes)))
 
 
+def test_contact_with_each_obstacle_is_reported_per_obstacle(handlers, tmp_path):
+    """Two obstacles: the status line, the ledger table and a reopened run give final
+    collisions and path entries per obstacle, equal to a recount from the trace."""
+    state = SessionState()
+    out = handlers.run(state, *values(n=32, steps=12, obstacles="component:1\npoint:0,0@q=0.8", avoid="repulsion", eta=0.05))
+    res = state.result
+    m, nodes = res.metrics, res.tree.nodes
+    finals = [nodes[c.node_id] for c in res.candidates]
+
+    def path(i):
+        while i is not None:
+            yield nodes[i]
+            i = nodes[i].parent
+
+    for o in range(2):
+        entered = sum(any(o in p.hits for p in path(f.id)) for f in finals)
+        assert m["path_entry_rate_by_obstacle"][o] == entered / len(finals)
+        assert m["collision_rate_by_obstacle"][o] == sum(o in f.hits for f in finals) / len(finals)
+    labels = [ob["label"] for ob in res.obstacles]
+    entries = m["path_entry_rate_by_obstacle"]
+    assert min(entries) > 0, entries  # both obstacles were entered
+    per = "; ".join(
+        f"{lab}: {e:.2f} entered, {c:.2f} final" for lab, e, c in zip(labels, entries, m["collision_rate_by_obstacle"])
+    )
+    assert f"per obstacle: {per}" in out["status"], out["status"]
+    rows = dict((k, v) for k, v in out["ledger"])
+    assert rows[f"path entry rate · {labels[1]}"] == round(entries[1], 4)
+    path_file, _ = handlers.save(state)
+    again = handlers.reopen(SessionState(), path_file)
+    assert again["state"].result.metrics == m  # the per-obstacle lists survive a run file
+    assert [n.hits for n in again["state"].result.tree.nodes] == [n.hits for n in nodes]
+
+
 @pytest.mark.parametrize("algorithm", ["zero-order", "paths", "tree"])
 def test_every_registered_algorithm_draws(handlers, algorithm):
     from dts_app.search.registry import ALGORITHMS

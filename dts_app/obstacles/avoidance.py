@@ -153,8 +153,14 @@ class Avoidance:
     def measure(self, x0_hat: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
         """``(D [B], inside [B])``: nearest-obstacle distance and whether any obstacle has
         the state within its own Q*."""
+        d, each = self.measure_each(x0_hat, x, t)
+        return d, each.any(dim=1)
+
+    def measure_each(self, x0_hat: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
+        """``(D [B], inside [B, O])``: nearest-obstacle distance and, per obstacle (in
+        :attr:`obstacles` order), whether it has the state within its own Q*."""
         ds, q = self._distances(x0_hat, x, t)
-        return ds.min(dim=1).values, (ds <= q).any(dim=1)
+        return ds.min(dim=1).values, ds <= q
 
     def log_potential(self, x0_hat: Tensor, x: Tensor, t: float) -> Tensor:
         """``log φ [B] = −Σ_o ½·η_o·(Q*_o/D_o − 1)²`` over obstacles with ``D_o ≤ Q*_o`` (D

@@ -60,4 +60,5 @@ def sampling_metrics(eng: Engine, beam: Beam) -> dict:
     """Obstacle metrics of :func:`sample_paths` (empty without obstacles)."""
     if eng.problem.avoidance is None:
         return {}
-    return sample_metrics(eng.trace.nodes, beam.node_ids, beam.flags, eng.ledger.reverts, eng.ledger.denoiser_nfe)
+    n_obstacles = len(eng.problem.avoidance.obstacles)
+    return sample_metrics(eng.trace.nodes, beam.node_ids, beam.flags, eng.ledger.reverts, eng.ledger.denoiser_nfe, n_obstacles)

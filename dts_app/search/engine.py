@@ -132,11 +132,12 @@ class Engine:
         return self.recorder.nodes(parents, i, x0, keys, anchor, status, D, inside)
 
     def _measure(self, x0: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
-        """The avoidance's D and inside-Q*; feature-space checks are charged."""
+        """The avoidance's D ``[B]`` and inside-Q* per obstacle ``[B, O]`` (the trace
+        records which obstacles a node is inside); feature-space checks are charged."""
         av = self.problem.avoidance
         if av.feature_space:
             self.ledger.charge_obstacle(len(x))
-        return av.measure(x0, x, t)
+        return av.measure_each(x0, x, t)
 
     def _update_anchor(self, anchor: Tensor | None, x0: Tensor, t: float) -> tuple[Tensor | None, Tensor | None]:
         """Fill missing anchors with ``x0`` once ``t ≤ anchor_t``; returns the anchors and
@@ -221,7 +222,7 @@ class Engine:
             D, inside = self._measure(x0_from_velocity(x, v, tn), x, tn)
             flags = [set(f) for f in beam.flags] if beam.flags else [set() for _ in range(len(beam))]
             if av.mode == "prune":
-                alive = ~inside
+                alive = ~inside.any(dim=1)
             elif av.mode == "revert" and bool(inside.any()):
                 x, v, D, inside = revert(self, beam, x, v, D, inside, flags)
         anchor, filled = self._update_anchor(beam.anchor, x0_from_velocity(x, v, tn), tn)
@@ -365,7 +366,7 @@ class Engine:
         finals = list(self.finals)
         return SearchResult(
             best, score, held, finals, self.ledger, self.trace, message, partial, node,
-            metrics=run_metrics(self.trace.nodes, finals, self.ledger.reverts) if av is not None else {},
+            metrics=run_metrics(self.trace.nodes, finals, self.ledger.reverts, len(av.obstacles)) if av is not None else {},
             obstacles=av.describe() if av is not None else [],
             images=rec.images([c.node_id for c in finals]),
             curve=rec.curve,

@@ -30,9 +30,9 @@ def revert(eng, beam: Beam, x: Tensor, v: Tensor, D: Tensor, inside: Tensor, fla
     ``reverted`` nodes."""
     av = eng.problem.avoidance
     tn = eng.grid[beam.i + 1]
-    x, v, D, inside = x.clone(), v.clone(), D.clone(), inside.clone()
-    rows = [j for j in range(len(beam)) if bool(inside[j])]
-    tries = {j: [(x[j].clone(), v[j].clone(), float(D[j]), True)] for j in rows}  # copies: row j is replaced below
+    x, v, D, inside = x.clone(), v.clone(), D.clone(), inside.clone()  # inside: [B, O], per obstacle
+    rows = [j for j in range(len(beam)) if bool(inside[j].any())]
+    tries = {j: [(x[j].clone(), v[j].clone(), float(D[j]), inside[j].clone())] for j in rows}  # copies: row j is replaced below
     pending = list(rows)
     for _ in range(av.max_reverts):
         if not pending:
@@ -42,20 +42,20 @@ def revert(eng, beam: Beam, x: Tensor, v: Tensor, D: Tensor, inside: Tensor, fla
         vt = eng.velocity(st.x, tn)
         dt, it = eng._measure(x0_from_velocity(st.x, vt, tn), st.x, tn)  # feature-space checks are charged
         for r, j in enumerate(pending):
-            tries[j].append((st.x[r], vt[r], float(dt[r]), bool(it[r])))
-        pending = [j for j in pending if tries[j][-1][3]]
+            tries[j].append((st.x[r], vt[r], float(dt[r]), it[r]))
+        pending = [j for j in pending if bool(tries[j][-1][3].any())]
     for j in rows:
-        if tries[j][-1][3]:
+        if bool(tries[j][-1][3].any()):
             keep = max(range(len(tries[j])), key=lambda k: tries[j][k][2])
             flags[j].add("revert_exhausted")
         else:
             keep = len(tries[j]) - 1
         x[j], v[j], D[j], inside[j] = tries[j][keep]
-        for k, (xf, vf, df, _) in enumerate(tries[j]):
+        for k, (xf, vf, df, inf) in enumerate(tries[j]):
             if k != keep:
                 anchor = None if beam.anchor is None else beam.anchor[j : j + 1]
                 eng.record([beam.node_ids[j]], beam.i + 1, xf[None], vf[None], [beam.keys[j]], anchor,
-                             "reverted", torch.tensor([df]), torch.tensor([True]))  # fmt: skip
+                             "reverted", torch.tensor([df]), inf[None])  # fmt: skip
     return x, v, D, inside
 
 
@@ -69,7 +69,7 @@ def obstacle_smc(eng, beam: Beam, x0: Tensor, inside: Tensor) -> Beam:
     prev = aux.get("logphi", torch.zeros(n, dtype=torch.float64))
     final = beam.i == len(eng.grid) - 1
     if final:
-        now = torch.where(inside, torch.tensor(-math.inf, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64))
+        now = torch.where(inside.any(dim=1), torch.tensor(-math.inf, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64))
     else:
         now = av.log_potential(x0, beam.x, eng.grid[beam.i])
     aux["logphi"] = now

@@ -32,6 +32,9 @@ class AvoidanceLike(Protocol):
         """``(D [B], inside [B] bool)`` of states ``x`` at ``t`` with clean predictions
         ``x0_hat``."""
 
+    def measure_each(self, x0_hat: Tensor, x: Tensor, t: float) -> tuple[Tensor, Tensor]:
+        """``(D [B], inside [B, O] bool)``: as :meth:`measure`, inside-Q* per obstacle."""
+
     def displacement(self, x0_hat: Tensor, t: float, t_next: float) -> Tensor:
         """The state displacement repulsion adds to a plain step from ``t`` to ``t_next``."""
 

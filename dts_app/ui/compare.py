@@ -112,8 +112,8 @@ def compare(handlers, state: SessionState, values: tuple, algorithm_b: Any, chan
                 _fmt(res.heldout_score),
                 res.ledger.denoiser_nfe,
                 len(res.tree.nodes),
-                _rate(m, "collision_rate"),
-                _rate(m, "path_entry_rate"),
+                _rate(m, "collision_rate", res.obstacles),
+                _rate(m, "path_entry_rate", res.obstacles),
                 round(secs, 2),
                 reason or res.message,
             ]
@@ -139,8 +139,16 @@ def _run(handlers, state, request, cancel) -> tuple:
     return res, time.perf_counter() - t0, guard.reason
 
 
-def _rate(metrics: dict, key: str) -> Any:
-    return "–" if metrics.get(key) is None else round(metrics[key], 3)
+def _rate(metrics: dict, key: str, obstacles: list[dict]) -> Any:
+    """A rate for the table: the overall one and, with several obstacles, each one's."""
+    if metrics.get(key) is None:
+        return "–"
+    from ..viz.ledger import obstacle_rates
+
+    per = obstacle_rates(metrics, obstacles, key)
+    if len(per) < 2:
+        return round(metrics[key], 3)
+    return f"{metrics[key]:.3f} (" + "; ".join(f"{lab}: {'–' if r is None else f'{r:.2f}'}" for lab, r in per) + ")"
 
 
 def _settings(request) -> str:

@@ -168,13 +168,9 @@ class AppHandlers(ToolHandlers):
             f"{len(res.tree.nodes):,} nodes",
             f"{secs * 1000:.0f} ms",
         ]
-        m = res.metrics or {}
-        if m.get("collision_rate") is not None:
-            entry = m.get("path_entry_rate")
-            parts.append(
-                f"collision rate {m['collision_rate']:.2f} (finals within Q*)"
-                + (f" · path entries {entry:.2f} (paths that came within Q*)" if entry is not None else "")
-            )
+        from ..viz.ledger import contact_text
+
+        parts.append(contact_text(res.metrics, res.obstacles))  # per obstacle too, when there are several
         if guard is not None and guard.note():
             parts.append(guard.note())
         return " · ".join(p for p in parts if p)

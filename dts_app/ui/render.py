@@ -288,7 +288,7 @@ def _draw(result, cfg: SearchConfig, backend, limits: Limits, method: str, embed
         out.gallery = points_gallery_figure(shown, result.best_node)
         out.images = []
     out.hacking = hacking_figure(hacking_summary(cands[: limits.draw_nodes], result.ledger.denoiser_nfe), algorithm=algo)
-    out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics)
+    out.ledger = ledger_rows(result.ledger.to_dict(), result.metrics, obstacles)
     out.budget = anytime_figure(budget_curve(result, cands, algo), _sweep(cfg), algorithm=algo)
     return out
 

@@ -234,9 +234,7 @@ class _Clock:
             raise _bad(f"reading took over the {lim.deadline_s:g} s deadline per request; {lim.lift('deadline_s')}")
 
 
-_NODE_KEYS = frozenset(
-    ("id", "parent", "step", "t", "score", "heldout_score", "D", "inside_q", "status", "key", "value", "visits", "x0")
-)
+_NODE_KEYS = frozenset("id parent step t score heldout_score D inside_q status key value visits x0 hits".split())
 
 
 def _nodes(raw: Any, limits: Limits, clock: _Clock) -> list:
@@ -281,6 +279,7 @@ def _nodes(raw: Any, limits: Limits, clock: _Clock) -> list:
                 value=_num(n.get("value"), f"node {i} value"),
                 visits=_int(n.get("visits"), f"node {i} visits", none=True),
                 x0=x0,
+                hits=tuple(_int(h, f"node {i} hits", 0, 4096) for h in _list(n.get("hits") or [], f"node {i} hits", 64)),
             )
         )
     return out
@@ -358,11 +357,10 @@ def _result_from_dict(d: dict, limits: Limits, clock: _Clock):
     curve = [_point(p) for p in _list(d.get("curve") or [], "curve", node_cap(limits) + 1)]
     metrics = d.get("metrics") or {}
     if not isinstance(metrics, dict) or len(metrics) > 64:
-        raise _bad("metrics must be an object of at most 64 numbers")
-    metrics = {
-        _clean(k, "metrics", 60): (v if v is None or type(v) is bool else _num(v, f"metric {str(k)[:40]}"))
-        for k, v in metrics.items()
-    }
+        raise _bad("metrics must be an object of at most 64 numbers or lists")
+    num = lambda v, k: v if v is None or type(v) is bool else _num(v, f"metric {str(k)[:40]}")
+    each = lambda v, k: [num(x, k) for x in _list(v, f"metric {str(k)[:40]}", 4096)] if isinstance(v, list) else num(v, k)
+    metrics = {_clean(k, "metrics", 60): each(v, k) for k, v in metrics.items()}  # numbers; per-obstacle lists
     best_node = _int(d.get("best_node"), "best_node", 0, max(0, n_nodes - 1), none=True)
     if best_node is not None and not n_nodes:
         raise _bad("best_node is not a node of the tree")

@@ -14,17 +14,51 @@ from .style import (
     tidy_axes,
 )
 
-__all__ = ["ledger_rows", "anytime_figure", "compare_budget_figure"]
+__all__ = ["ledger_rows", "obstacle_rates", "contact_text", "anytime_figure", "compare_budget_figure"]
 
 
-def ledger_rows(ledger: dict, metrics: dict | None = None) -> list[list]:
-    """``[[counter, value]]`` rows from ``Ledger.to_dict()`` (plus obstacle metrics)."""
+def ledger_rows(ledger: dict, metrics: dict | None = None, obstacles: list[dict] | None = None) -> list[list]:
+    """``[[counter, value]]`` rows from ``Ledger.to_dict()`` (plus obstacle metrics; a
+    per-obstacle metric is one row per obstacle, named by its label in ``obstacles``)."""
     rows = [[k.replace("_", " "), "no cap" if (k == "budget" and not v) else v] for k, v in ledger.items()]
+    cell = lambda v: "–" if v is None else (round(v, 4) if isinstance(v, float) else v)
     for k, v in (metrics or {}).items():
         if k in ledger:
             continue
-        rows.append([k.replace("_", " "), "–" if v is None else (round(v, 4) if isinstance(v, float) else v)])
+        if isinstance(v, list):
+            name = k.removesuffix("_by_obstacle").replace("_", " ")
+            rows += [[f"{name} · {label}", cell(r)] for label, r in obstacle_rates(metrics, obstacles or [], k)]
+        else:
+            rows.append([k.replace("_", " "), cell(v)])
     return rows
+
+
+def obstacle_rates(metrics: dict | None, obstacles: list[dict], key: str) -> list[tuple[str, float | None]]:
+    """``[(label, rate)]`` of a per-obstacle metric (``key``, or ``key + "_by_obstacle"``) in
+    the run's obstacle order; an obstacle is named by its label (else "obstacle i")."""
+    vals = (metrics or {}).get(key if key.endswith("_by_obstacle") else f"{key}_by_obstacle") or []
+
+    def label(i: int) -> str:
+        o = obstacles[i] if i < len(obstacles) and isinstance(obstacles[i], dict) else {}
+        return str(o.get("label") or f"obstacle {i + 1}")
+
+    return [(label(i), v) for i, v in enumerate(vals)]
+
+
+def contact_text(metrics: dict | None, obstacles: list[dict]) -> str:
+    """The obstacle phrase of a status line: final collisions and path entries into Q*,
+    overall and, with more than one obstacle, per obstacle ("" without obstacles)."""
+    m = metrics or {}
+    if m.get("collision_rate") is None:
+        return ""
+    text = f"collision rate {m['collision_rate']:.2f} (finals within Q*)"
+    if m.get("path_entry_rate") is not None:
+        text += f" · path entries {m['path_entry_rate']:.2f} (paths that came within Q*)"
+    entries, finals = obstacle_rates(m, obstacles, "path_entry_rate"), obstacle_rates(m, obstacles, "collision_rate")
+    if len(entries) > 1 and len(finals) == len(entries):
+        per = [f"{lab}: {e:.2f} entered, {c:.2f} final" for (lab, e), (_, c) in zip(entries, finals) if e is not None]
+        text += " · per obstacle: " + "; ".join(per)
+    return text
 
 
 def anytime_figure(curve: list[tuple[int, float]], sweep=None, uirevision: str = "budget", *, algorithm: str | None = None):
