@@ -134,3 +134,27 @@ def test_hacking_figure_has_two_panels_and_a_star():
     for summ in (hacking_summary([]), hacking_summary(_cands([1.0, 2.0], [None, None]))):
         fig = hacking_figure(summ)
         assert "chosen" not in [tr.name for tr in fig.data] and fig.layout.annotations
+
+
+def _verdicts(rho: float, n: int, draws: int = 1500, seed: int = 0) -> dict[str, float]:
+    """Shares of each verdict over ``draws`` seeded bivariate normal samples of ``n``
+    (search, held-out) score pairs with true correlation ``rho``."""
+    rng = np.random.default_rng(seed)
+    out = {"hack": 0, "few": 0, "other": 0}
+    for _ in range(draws):
+        s = rng.normal(size=n)
+        h = rho * s + np.sqrt(1 - rho * rho) * rng.normal(size=n)
+        v = hacking_verdict(hacking_summary(_cands(s, h), total_nfe=8 * n))
+        out["hack" if v.startswith("Verifier hacking") else "few" if v.startswith("Too few") else "other"] += 1
+    return {k: c / draws for k, c in out.items()}
+
+
+def test_the_verdict_is_right_at_the_rates_documented():
+    """Verifiers that agree (true ρ 0.8) are almost never called hacked, verifiers that
+    disagree (true ρ −0.5) almost always, and below MIN_PAIRS the view says it cannot tell
+    (a small lesson run once read "hacking" on a chance ρ < 0 over 8 candidates)."""
+    assert _verdicts(0.8, 8, draws=300)["few"] == 1.0
+    assert _verdicts(0.8, 16)["hack"] <= 0.03  # 0.021; it was 0.18–0.21 before the bottom-half and minimum-N guards
+    assert _verdicts(-0.5, 16)["hack"] >= 0.95
+    v = hacking_verdict(hacking_summary(_cands([3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0])))
+    assert v == "Too few candidates to judge hacking (4 with both scores; need 12): ρ = −1.00, give or take 0.58 at this N"

@@ -44,10 +44,16 @@ RHO_AGREE = 0.7
 TOP_FRACTION = 0.10
 # A fall of the pick's held-out score from its peak along the budget larger than FALL_SD times
 # the standard deviation of the candidates' held-out scores, while the search score rose, is
-# hacking (unless the final pick is still in the held-out top TOP_FRACTION).
+# hacking when the final pick sits in the held-out bottom half (percentile ≤ BOTTOM_HALF).
 FALL_SD = 0.25
-# Fewer candidates with both scores than this: too few to judge.
-MIN_PAIRS = 3
+BOTTOM_HALF = 0.5
+# Fewer candidates with both scores than this: too few to judge. Spearman's ρ has noise of about
+# 1/√(n − 1) (±0.38 at n = 8), so at small N a ρ ≤ 0 or a fall of the pick is chance as often as
+# not. Measured on bivariate normal scores (1,500 draws each, tests/test_viz_hacking.py): at
+# n ≥ 12 the verdict says "hacking" for 1–2% of draws whose true ρ is 0.8 and for 96–100% of draws
+# whose true ρ is −0.5; before these two guards it said "hacking" for 18–21% of draws whose
+# true ρ is 0.8, at every n.
+MIN_PAIRS = 12
 
 
 def spearman(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float | None:
@@ -164,11 +170,12 @@ def hacking_verdict(summary: dict) -> str:
 
     * no candidates → "No finished candidates: …";
     * no held-out score at all, or none for the pick → "No held-out scores: …";
-    * fewer than ``MIN_PAIRS`` (3) candidates with both scores → "Too few candidates …";
+    * fewer than ``MIN_PAIRS`` (12) candidates with both scores → "Too few candidates …"
+      (with ρ and its noise at that N);
     * "Verifier hacking: …" when the search score rose along the budget while the pick's
       held-out score fell from its peak by more than ``FALL_SD`` (0.25) × the held-out
-      scores' std and the final pick is not in the held-out top ``TOP_FRACTION`` (10%); or
-      when ρ ≤ ``RHO_HACK`` (0: the verifiers disagree outright);
+      scores' std and the final pick is in the held-out bottom half (percentile ≤
+      ``BOTTOM_HALF``); or when ρ ≤ ``RHO_HACK`` (0: the verifiers disagree outright);
     * "No sign of hacking: …" when ρ ≥ ``RHO_AGREE`` (0.7) and the pick is in the held-out
       top ``TOP_FRACTION``;
     * "Weak agreement: …" otherwise.
@@ -178,13 +185,15 @@ def hacking_verdict(summary: dict) -> str:
         return "No finished candidates: nothing to check for hacking yet"
     if npairs == 0 or summary["chosen_heldout"] is None:
         return "No held-out scores: choose a held-out verifier to check for hacking"
-    if npairs < MIN_PAIRS:
-        return f"Too few candidates to judge hacking ({npairs} with both scores; need {MIN_PAIRS})"
-    rank, top = summary["chosen_rank"], _in_top(summary)
     rho_s = "ρ undefined (constant scores)" if rho is None else "ρ = " + f"{rho:.2f}".replace("-", "−")
+    if npairs < MIN_PAIRS:
+        noise = f", give or take {1 / math.sqrt(npairs - 1):.2f} at this N" if rho is not None and npairs > 1 else ""
+        return f"Too few candidates to judge hacking ({npairs} with both scores; need {MIN_PAIRS}): {rho_s}{noise}"
+    rank, top = summary["chosen_rank"], _in_top(summary)
     where = f"held-out rank {rank} of {npairs}"
     gain, fall, sd = summary["search_gain"], summary["heldout_fall"], summary["heldout_sd"] or 0.0
-    if gain is not None and fall is not None and gain > 0 and fall > FALL_SD * sd and fall > 0 and not top:
+    low = summary["chosen_percentile"] is not None and summary["chosen_percentile"] <= BOTTOM_HALF
+    if gain is not None and fall is not None and gain > 0 and fall > FALL_SD * sd and fall > 0 and low and not top:
         return (
             f"Verifier hacking: the search score rose {_num(gain)} while the chosen candidate's held-out "
             f"score fell {_num(fall)} ({rho_s} over {npairs} candidates; {where})"
