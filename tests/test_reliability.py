@@ -489,6 +489,7 @@ def test_fuzz_every_handler(handlers, app_log):
         )
         assert isinstance(handlers.mark_image(st, rng.choice([0, 2, -1, 99, None, "x"]), text)[1], str)
         assert isinstance(handlers.inspect_node(st, click)[0], str)
+        assert isinstance(json.loads(handlers.node_path(st, click))["ids"], list)
         assert handlers.redraw_tree(st, rng.choice(["layered", "score", "x", None])) is None or st is done
         with open(bad_file, "w") as f:
             f.write(rng.choice(['{"tree": {"nodes": [{"id": 5}]}, "ledger": {}}', "not json", '{"config": 3}', "[]", crafted(rng, payload)]))

@@ -72,17 +72,40 @@ def point_on_screen(page, plot: str, trace: str) -> tuple[float, float]:
     )
 
 
+#: per view, the points of its "selected path" trace (the first one: on the trajectories the
+#: score row) and of its "best path" trace, gaps left out
+PATHS = """(sels) => Object.fromEntries(sels.map(s => {
+  const gd = document.querySelector(s + ' .js-plotly-plot');
+  const pts = (name) => { const t = gd._fullData.find(d => d.name === name); const out = [];
+    for (let k = 0; k < t.x.length; k++) if (t.x[k] !== null && t.y[k] !== null) out.push([Number(t.x[k]), Number(t.y[k])]);
+    return out; };
+  return [s, [pts('selected path'), pts('best path')]];
+}))"""
+
+
 def test_tree_layouts_and_node_inspector(browser, app_url):
     page = open_page(browser, app_url)
     assert "layered · 264 nodes" in tree_title(page)
     # click the best node (the star) of the layered tree: the inspector shows it
     x, y = point_on_screen(page, "#tree-plot", "best")
-    page.mouse.move(x, y)
-    page.wait_for_timeout(300)
+    page.mouse.move(x, y)  # plotly's hover names the node the click sends
+    page.wait_for_function("(document.querySelector('#tree-plot .js-plotly-plot')._hoverdata || []).length > 0")
     page.mouse.click(x, y)
     page.locator("#node-detail").get_by_text("Clicked node").wait_for(timeout=30_000)
     detail = page.locator("#node-detail").inner_text()
     assert "best" in detail and "search score" in detail and "held-out score" in detail
+    # its path is drawn in every view: for the best node, exactly where each view draws the best path
+    views = ["#tree-plot", "#traj-plot", "#embed-plot", "#plane-plot"]
+    page.wait_for_function(
+        "(sels) => sels.every(s => (document.querySelector(s + ' .js-plotly-plot').data || []).some(t => t.name === 'selected path'))",
+        arg=views,
+        timeout=30_000,
+    )
+    drawn = page.evaluate(PATHS, views)
+    for view in views:
+        sel, best = drawn[view]
+        flat = lambda pts: [v for p in pts for v in p]
+        assert len(sel) >= 2 and len(sel) == len(best) and flat(sel) == pytest.approx(flat(best), abs=1e-6), (view, sel, best)
     # switch to the score-against-step view and back, without re-running
     page.locator("#tree-view").get_by_text("score", exact=True).click()
     page.locator("#tree-plot .gtitle", has_text="Candidate tree (264 nodes)").wait_for(timeout=30_000)

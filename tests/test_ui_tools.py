@@ -220,3 +220,23 @@ def test_the_budget_curve_is_honest_per_algorithm():
     smc = Runner(RunRequest.from_config(cfg.replace(algorithm="smc"))).run()
     finished = [(n, s) for n, s in budget_curve(smc, algorithm="smc") if s is not None]
     assert finished == [(64, smc.best_score)]
+
+
+def test_a_clicked_nodes_path_is_sent_for_every_view(handlers, tree_run):
+    """The path the page draws: root to the clicked node, with t, score, D and the 2-D x̂0,
+    exactly the trace's; a click that names no node of the last run sends an empty path."""
+    state, _ = tree_run
+    nodes = state.result.tree.nodes
+    leaf = state.result.best_node
+    p = json.loads(handlers.node_path(state, json.dumps({"id": leaf, "n": 7})))
+    chain = []
+    i = leaf
+    while i is not None:
+        chain.insert(0, nodes[i])
+        i = nodes[i].parent
+    assert p["ids"] == [n.id for n in chain] and p["ids"][0] < p["ids"][-1] == leaf
+    assert p["t"] == [n.t for n in chain] and p["score"] == [n.score for n in chain]
+    assert p["D"] == [n.D for n in chain] and p["x"] == [n.x0[0] for n in chain] and p["n"] == 7
+    for bad in ("", "nope", '{"id": -1}', '{"id": 1e12}', None, '{"id": "x"}'):
+        assert json.loads(handlers.node_path(state, bad)) == {"ids": []}
+    assert json.loads(handlers.node_path(SessionState(), json.dumps({"id": 0}))) == {"ids": []}

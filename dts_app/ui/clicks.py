@@ -17,7 +17,7 @@ from typing import Any
 from ..config import ConfigError, ObstacleSpec
 from .inputs import clip
 
-__all__ = ["CLICK_JS", "parse_click", "place_obstacle", "node_detail", "mark_candidate"]
+__all__ = ["CLICK_JS", "HIGHLIGHT_JS", "parse_click", "place_obstacle", "node_detail", "node_path", "mark_candidate"]
 
 CLICK_JS = """
 () => {
@@ -44,7 +44,7 @@ CLICK_JS = """
       pending = setTimeout(() => { pending = null; send('#plane-click', {x: x, y: y}); }, 350);
       return;
     }
-    const tree = ev.target.closest && ev.target.closest('#tree-plot');
+    const tree = ev.target.closest && (ev.target.closest('#tree-plot') || ev.target.closest('#embed-plot'));
     if (tree) {
       const gd = tree.querySelector('.js-plotly-plot');
       const h = gd && gd._hoverdata;
@@ -56,6 +56,80 @@ CLICK_JS = """
   }, true);
 }
 """
+
+
+#: draws the clicked node's path (the JSON of :func:`node_path` in ``#node-path``) in every view
+#: as a trace named "selected path": in the tree and the embedding at the markers that carry
+#: its node ids, in the trajectories at (t, score) and (t, D), on the plane at x̂0; a new
+#: click replaces it, a new run's figures drop it
+HIGHLIGHT_JS = """
+(text) => {
+  let p = null; try { p = JSON.parse(text || 'null'); } catch (e) { return; }
+  const P = window.Plotly; if (!P) return;
+  const NAME = 'selected path';
+  const style = {mode: 'lines+markers', name: NAME, line: {color: '#D55E00', width: 4}, marker: {size: 9, color: '#D55E00'},
+                 hoverinfo: 'skip', showlegend: true};
+  const draw = (id, make) => {
+    const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+    if (!gd || !gd.data) return;
+    const old = gd.data.map((t, i) => t.name === NAME ? i : -1).filter(i => i >= 0);
+    if (old.length) P.deleteTraces(gd, old);
+    const add = (p && p.ids && p.ids.length) ? make(gd) : [];
+    if (add.length) P.addTraces(gd, add.map(t => Object.assign({}, style, t)));
+  };
+  const byIds = (gd) => {
+    const at = new Map();
+    for (const t of (gd._fullData || [])) {  // decoded arrays (a typed array arrives base64-encoded in gd.data)
+      if (!t.customdata || !t.x || !t.y || t.name === NAME) continue;
+      for (let k = 0; k < t.customdata.length; k++) {
+        const c = Array.isArray(t.customdata[k]) ? t.customdata[k][0] : t.customdata[k];
+        if (c !== null && c !== undefined && !at.has(Number(c))) at.set(Number(c), [t.x[k], t.y[k], t.xaxis, t.yaxis]);
+      }
+    }
+    const pts = p.ids.filter(i => at.has(i)).map(i => at.get(i));
+    return pts.length ? [{x: pts.map(q => q[0]), y: pts.map(q => q[1]), xaxis: pts[0][2], yaxis: pts[0][3]}] : [];
+  };
+  const along = (gd, trace, ys) => {
+    const t = (gd._fullData || []).find(d => d.name === trace);
+    return t && ys ? [{x: p.t, y: ys, xaxis: t.xaxis, yaxis: t.yaxis}] : [];
+  };
+  draw('tree-plot', byIds);
+  draw('embed-plot', byIds);
+  draw('traj-plot', (gd) => [...along(gd, 'search score', p.score), ...along(gd, 'D', p.D).map(t => Object.assign(t, {showlegend: false}))]);
+  draw('plane-plot', (gd) => (p.x && gd.data.some(d => d.name === 'paths (x̂0)')) ? [{x: p.x, y: p.y}] : []);
+}
+"""
+
+
+def node_path(result: Any, click: Any) -> str:
+    """The clicked node's path from its root, as the JSON :data:`HIGHLIGHT_JS` draws:
+    ``{"ids", "t", "score", "D", "x", "y", "n"}`` (``D`` None without obstacles, ``x``/``y``
+    the first two coordinates of x̂0 on 2-D data, else None); ``{"ids": []}`` for a click
+    that names no node of the last run (a drawn path is then removed)."""
+    d = parse_click(click)
+    nodes = getattr(getattr(result, "tree", None), "nodes", None) or []
+    try:
+        i = int(d.get("id")) if d is not None else -1
+    except (TypeError, ValueError, OverflowError):
+        i = -1
+    if not 0 <= i < len(nodes):
+        return json.dumps({"ids": []})
+    chain = []
+    while i is not None and len(chain) <= len(nodes):
+        chain.append(nodes[i])
+        i = nodes[i].parent
+    chain.reverse()
+    two = all(n.x0 is not None and len(n.x0) == 2 for n in chain)
+    out = {
+        "ids": [n.id for n in chain],
+        "t": [n.t for n in chain],
+        "score": [n.score for n in chain],
+        "D": [n.D for n in chain] if any(n.D is not None for n in chain) else None,
+        "x": [n.x0[0] for n in chain] if two else None,
+        "y": [n.x0[1] for n in chain] if two else None,
+        "n": d.get("n") if isinstance(d.get("n"), (int, float)) and math.isfinite(d.get("n")) else 0,
+    }
+    return json.dumps(out)
 
 
 def parse_click(text: Any) -> dict | None:

@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from ..config import SearchConfig
-from .clicks import CLICK_JS
+from .clicks import CLICK_JS, HIGHLIGHT_JS
 from .compare import NAMES as COMPARE_NAMES
 from .controls import STEPS, build_controls, control_updates, slider_kwargs, wire_controls
 from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers, Outputs
@@ -119,6 +119,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
                 lessons_panel(gr)
         plane_click = gr.Textbox(visible="hidden", elem_id="plane-click", info="the last click on the plane (set by the page)")
         node_click = gr.Textbox(visible="hidden", elem_id="node-click", info="the last clicked tree node (set by the page)")
+        node_path = gr.Textbox(visible="hidden", elem_id="node-path", info="the clicked node's path (drawn by the page)")
         status = v["status"]
         controls = [c[k] for k in INPUTS]
         inputs = [state] + controls
@@ -251,12 +252,13 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         skip3 = lambda m: (gr.skip(), m, gr.skip())
         v["images"].select(guarded(on_select, skip3), [state], [state, status, v["node_md"]], api_name=False)
 
-        def inspect(st, click):
+        def inspect(st, click):  # the node's detail beside the tree, and its path in every view
             md, img = handlers.inspect_node(st, click)
-            return md, gr.update(value=img, visible=img is not None)
+            return md, gr.update(value=img, visible=img is not None), handlers.node_path(st, click)
 
-        inspect = guarded(inspect, lambda m: (m, gr.skip()))
-        node_click.change(inspect, [state, node_click], [v["node_md"], v["node_img"]], api_name=False)
+        inspect = guarded(inspect, lambda m: (m, gr.skip(), gr.skip()))
+        node_click.change(inspect, [state, node_click], [v["node_md"], v["node_img"], node_path], api_name=False)
+        node_path.change(None, [node_path], None, js=HIGHLIGHT_JS)
 
         def redraw(st, view):
             fig = handlers.redraw_tree(st, view)

@@ -86,6 +86,11 @@ class ToolHandlers:
                 decode = _decoder(backend, tuple(res.best.shape))
         return clicks.node_detail(res, click, decode)
 
+    def node_path(self, state: SessionState, click: Any) -> str:
+        """The clicked node's path from its root as JSON for the page to draw in every
+        view (:func:`~dts_app.ui.clicks.node_path`)."""
+        return clicks.node_path(getattr(state, "result", None), click)
+
     # ---- obstacles by hand -----------------------------------------------------------
     def place(self, click: Any, q_star: Any, text: Any, backend: Any) -> tuple[str, str]:
         """A clicked point of the plane appended to the obstacle list (with the current Q*)."""
