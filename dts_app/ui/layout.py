@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from ..config import SearchConfig
-from .clicks import CLICK_JS, HIGHLIGHT_JS
+from .clicks import CLICK_JS
 from .compare import NAMES as COMPARE_NAMES
 from .controls import STEPS, build_controls, control_updates, slider_kwargs, wire_controls
 from .handlers import INPUTS, LIVE, SLIDERS, AppHandlers, Outputs
@@ -21,7 +21,6 @@ from .serving import (
     calm_queue,
     client_alive,
     enqueued_at,
-    guarded,
     keep_session_slots,
     named,
     own_error_messages,
@@ -30,6 +29,7 @@ from .serving import (
 )
 from .snapshot import SNAPSHOT_CSS, hydrate_js, plotly_chunk, snapshots
 from .state import SessionState
+from .wiring import wire_files, wire_view_tools
 
 __all__ = ["build_demo", "gpu_decorator", "slider_kwargs", "STEPS"]
 
@@ -39,9 +39,6 @@ DELETE_CACHE = (900, 3600)
 #: the choices whose change re-runs the search at once (backend and preset re-run after
 #: their dependent controls are set; the tree view only redraws)
 CHOICES = ("target", "algorithm", "verifier", "heldout", "solver", "avoid", "embed")
-SHARE_JS = (
-    "(q) => { const u = location.origin + location.pathname + (q ? '?' + q : ''); history.replaceState(null, '', u); return u; }"
-)
 
 
 def _public_note(limits) -> str:
@@ -233,55 +230,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         # queued one answers "stopped before it started"); the one-answer events are cancelled
         e["stop"].click(handlers.stop, [state], [state, status], queue=False, cancels=live, api_name="stop")
 
-        def on_select(st, evt: gr.EventData = None):
-            """A gallery image selected (the event's data is read defensively: a forged or
-            empty event selects nothing)."""
-            st = st if isinstance(st, SessionState) else SessionState()
-            data = getattr(evt, "_data", None)
-            index = data.get("index") if isinstance(data, dict) else None
-            st.selected = index if type(index) is int and 0 <= index < 4096 else None
-            if st.selected is None:
-                return st, "⚠️ select: no image was selected", gr.skip()
-            shown = st.shown or []  # the gallery's images are some of the candidates: its index → theirs
-            st.selected = shown[index] if index < len(shown) else index
-            scene = handlers.describe_selected(st)  # shapes: the parsed scene and its verdict
-            said = f"image {index} selected: **mark best (or selected image) as obstacle** marks this one"
-            return st, said, gr.skip() if scene is None else scene
-
-        on_select.__annotations__ = {"evt": gr.EventData}
-        skip3 = lambda m: (gr.skip(), m, gr.skip())
-        v["images"].select(guarded(on_select, skip3), [state], [state, status, v["node_md"]], api_name=False)
-
-        def inspect(st, click):  # the node's detail beside the tree, and its path in every view
-            md, img = handlers.inspect_node(st, click)
-            return md, gr.update(value=img, visible=img is not None), handlers.node_path(st, click)
-
-        inspect = guarded(inspect, lambda m: (m, gr.skip(), gr.skip()))
-        node_click.change(inspect, [state, node_click], [v["node_md"], v["node_img"], node_path], api_name=False)
-        node_path.change(None, [node_path], None, js=HIGHLIGHT_JS)
-
-        def redraw(st, view):
-            fig = handlers.redraw_tree(st, view)
-            if fig is not None and isinstance(st, SessionState):
-                st.drawn.add("tree")
-            return gr.skip() if fig is None else fig
-
-        redraw = guarded(redraw, lambda m: gr.skip())
-        c["tree_view"].input(redraw, [state, c["tree_view"]], [v["tree"]], api_name=False)
-        save = guarded(handlers.save, lambda m: (None, m))
-        save_click = named(save, (), first=("state",))
-        files["save"].click(save_click, [state], [files["saved"], status], api_name="save_run", **search)
-
-        def reopen(st, run_file):
-            out = handlers.reopen(st, run_file)
-            return with_controls(out, out.pop("controls"))
-
-        reopen = guarded(reopen, lambda m: {status: m})
-        files["opened"].upload(reopen, [state, files["opened"]], outputs + controls, api_name="open_run", **search)
-        share = guarded(handlers.share_query, lambda m: gr.skip())
-        files["share"].click(share, controls, [files["link"]], api_name=False).then(
-            None, [files["link"]], [files["link"]], js=SHARE_JS
-        )
+        wire_view_tools(gr, handlers, state, status, v, c["tree_view"], node_click, node_path)
+        wire_files(gr, handlers, files, state, status, controls, outputs + controls, with_controls, search)
         handlers.saved_files.cache = files["saved"].GRADIO_CACHE  # saved runs live where Gradio serves them from
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
     calm_queue(demo)  # an idle server does not poll its queue every millisecond
