@@ -7,7 +7,8 @@
     .venv/bin/python docs/make_screenshot.py --lesson all [--phone]  # every lesson: assets/lessons/<key>[_phone].png
 
 Starts the app on a local port, runs a search, and saves a full-page PNG at 1400 px wide
-(or 390 px with ``--phone``).
+(or 390 px with ``--phone``); the main screenshot also clicks the best node, so its path is
+drawn in every view.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def main() -> None:
                 browser.close()
                 return
             page.wait_for_timeout(2000)
+            if not args.digits:  # click the best node: its path is drawn in every view
+                select_best(page)
             if args.digits:  # the gallery's images load lazily: bring them into view once
                 page.locator("#images").scroll_into_view_if_needed()
                 page.wait_for_function(
@@ -83,6 +86,25 @@ def main() -> None:
     finally:
         demo.close()
     print(f"wrote {out}")
+
+
+def select_best(page) -> None:
+    """Click the tree's best node and wait until its path is drawn in the plane."""
+    tree = "#tree-plot .js-plotly-plot"
+    page.locator("#tree-plot").scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        """(sel) => { const gd = document.querySelector(sel); const tr = gd._fullData.find(t => t.name === 'best');
+        const fl = gd._fullLayout, r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+        return [r.left + fl.xaxis.c2p(tr.x[0]), r.top + fl.yaxis.c2p(tr.y[0])]; }""",
+        tree,
+    )
+    page.mouse.move(x, y)
+    page.wait_for_function(f"(document.querySelector('{tree}')._hoverdata || []).length > 0", timeout=30000)
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "(document.querySelector('#plane-plot .js-plotly-plot').data || []).some(t => t.name === 'selected path')", timeout=60000
+    )
+    page.evaluate("window.scrollTo(0, 0)")
 
 
 def lessons(args, size: dict) -> None:
