@@ -1,7 +1,7 @@
 """Clicks on figures: place an obstacle on the 2-D plane, inspect a node of the tree.
 
 Gradio's plot component has no click event, so :data:`CLICK_JS` (run once on page load)
-listens on the page: a click inside the plane's plotting area is converted to data
+listens on the page: a click or a tap inside the plane's plotting area is converted to data
 coordinates with plotly's own axis maps and written, as JSON, into the hidden textbox
 ``#plane-click``; a click on a marker of the tree writes the node id plotly is hovering
 (its ``customdata``) into ``#node-click``. Both dispatch ``input``, which runs the Python
@@ -28,22 +28,32 @@ CLICK_JS = """
     el.value = JSON.stringify(Object.assign(obj, {n: Date.now()}));
     el.dispatchEvent(new Event('input', {bubbles: true}));
   };
-  let pending = null;
+  let pending = null, down = null;
+  // the plane reads pointer events, which carry a tap's position (plotly answers a tap with a
+  // click of its own at (0, 0), and a mouse click on a touch screen arrives twice); a press
+  // and release within a few pixels is a click or tap, a longer move is a pan or zoom
+  const planeOf = (ev) => ev.target.closest && ev.target.closest('#plane-plot');
+  // (the release is matched to the press, not to its target: plotly covers the page while a
+  // mouse button is down, so the release lands on that cover)
+  document.addEventListener('pointerdown', (ev) => { const p = planeOf(ev); down = p ? [ev.clientX, ev.clientY, p] : null; }, true);
+  document.addEventListener('pointerup', (ev) => {
+    if (!down) return;
+    const plane = down[2];
+    const moved = Math.hypot(ev.clientX - down[0], ev.clientY - down[1]);
+    down = null;
+    if (moved > 6) return;
+    const gd = plane.querySelector('.js-plotly-plot');
+    const drag = gd && gd.querySelector('.nsewdrag');
+    const fl = gd && gd._fullLayout;
+    if (!drag || !fl || !fl.xaxis || !fl.yaxis) return;
+    const r = drag.getBoundingClientRect();
+    const px = ev.clientX - r.left, py = ev.clientY - r.top;
+    if (px < 0 || py < 0 || px > r.width || py > r.height) return;
+    if (pending) { clearTimeout(pending); pending = null; return; }  // a double click
+    const x = fl.xaxis.p2c(px), y = fl.yaxis.p2c(py);
+    pending = setTimeout(() => { pending = null; send('#plane-click', {x: x, y: y}); }, 350);
+  }, true);
   document.addEventListener('click', (ev) => {
-    const plane = ev.target.closest && ev.target.closest('#plane-plot');
-    if (plane) {
-      const gd = plane.querySelector('.js-plotly-plot');
-      const drag = gd && gd.querySelector('.nsewdrag');
-      const fl = gd && gd._fullLayout;
-      if (!drag || !fl || !fl.xaxis || !fl.yaxis) return;
-      const r = drag.getBoundingClientRect();
-      const px = ev.clientX - r.left, py = ev.clientY - r.top;
-      if (px < 0 || py < 0 || px > r.width || py > r.height) return;
-      if (pending) { clearTimeout(pending); pending = null; return; }  // a double click
-      const x = fl.xaxis.p2c(px), y = fl.yaxis.p2c(py);
-      pending = setTimeout(() => { pending = null; send('#plane-click', {x: x, y: y}); }, 350);
-      return;
-    }
     const tree = ev.target.closest && (ev.target.closest('#tree-plot') || ev.target.closest('#embed-plot'));
     if (tree) {
       const gd = tree.querySelector('.js-plotly-plot');
