@@ -126,8 +126,9 @@ def test_a_link_leaves_the_status_line_live(browser, app, size):  # noqa: F811
 
 
 # ---- 2. the digits gallery after a tree search ------------------------------------------------
-def test_the_digits_gallery_holds_the_runs_best(browser, app):  # noqa: F811
-    page = open_page(browser, app[2])
+@SIZES
+def test_the_digits_gallery_holds_the_runs_best(browser, app, size):  # noqa: F811
+    page = open_page(browser, app[2], size)
     choose(page, "backend", "Digits 8×8 (embedded model)")  # re-runs best-of-N on digits
     status_is(page, r"^\s*finished · best-of-n on digits")
     type_number(page, BUDGET, 1024)  # a tree that finishes more rollouts than the gallery holds
