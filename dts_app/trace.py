@@ -6,7 +6,8 @@ algorithms that keep them (tree search: the backed-up value and visit count). ``
 ``x0`` is the clean prediction x̂0 at that node (kept
 small: the UI embeds them; image backends may store a downsampled copy). ``hits`` lists
 the obstacles (indices into the run's obstacles) whose Q* holds the node; it is written
-only for such nodes, and ``inside_q`` is true exactly when it is not empty. ``status`` is
+only for such nodes (the engine records it with ``inside_q``; a run file written before
+it existed has ``inside_q`` alone). ``status`` is
 one of :data:`STATUSES`. The trace is plain data and serialises to JSON.
 """
 
