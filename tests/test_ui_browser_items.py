@@ -443,25 +443,8 @@ def test_a_clicked_node_shows_its_path_in_every_view(browser, app, size):  # noq
     """Click the tree's best node: its detail shows beside the tree, and its root path is drawn
     as "selected path" in the tree, the trajectories, the embedding and the plane, exactly
     where each view draws the best path (the same nodes)."""
-    from test_ui_browser_tools import PATHS, point_on_screen
+    from test_ui_browser_tools import click_best_node
 
     page = open_page(browser, app[2], size)
-    page.locator("#tree-plot").scroll_into_view_if_needed()
-    x, y = point_on_screen(page, "#tree-plot", "best")
-    page.mouse.move(x, y)  # plotly's hover names the node the click sends
-    page.wait_for_function("(document.querySelector('#tree-plot .js-plotly-plot')._hoverdata || []).length > 0")
-    page.mouse.click(x, y)
-    page.locator("#node-detail").get_by_text("Clicked node").wait_for(timeout=30_000)
-    assert "best" in page.locator("#node-detail").inner_text()
-    views = ["#tree-plot", "#traj-plot", "#embed-plot", "#plane-plot"]
-    page.wait_for_function(
-        "(sels) => sels.every(s => (document.querySelector(s + ' .js-plotly-plot').data || []).some(t => t.name === 'selected path'))",
-        arg=views,
-        timeout=30_000,
-    )
-    drawn = page.evaluate(PATHS, views)
-    for view in views:
-        sel, best = drawn[view]
-        flat = [v for p in sel for v in p]
-        assert len(sel) >= 2 and len(sel) == len(best) and flat == pytest.approx([v for p in best for v in p], abs=1e-6), view
+    assert "best" in click_best_node(page)
     page.close()

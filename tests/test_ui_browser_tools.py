@@ -83,29 +83,39 @@ PATHS = """(sels) => Object.fromEntries(sels.map(s => {
 }))"""
 
 
-def test_tree_layouts_and_node_inspector(browser, app_url):
-    page = open_page(browser, app_url)
-    assert "layered · 264 nodes" in tree_title(page)
-    # click the best node (the star) of the layered tree: the inspector shows it
+VIEWS_WITH_PATHS = ["#tree-plot", "#traj-plot", "#embed-plot", "#plane-plot"]
+
+
+def click_best_node(page) -> str:
+    """Click the tree's best node (the star); the inspector's text once it shows the node.
+    Then check that its path is drawn as "selected path" in every view, exactly where each
+    view draws the best path (the same nodes)."""
+    page.locator("#tree-plot").scroll_into_view_if_needed()
     x, y = point_on_screen(page, "#tree-plot", "best")
     page.mouse.move(x, y)  # plotly's hover names the node the click sends
     page.wait_for_function("(document.querySelector('#tree-plot .js-plotly-plot')._hoverdata || []).length > 0")
     page.mouse.click(x, y)
     page.locator("#node-detail").get_by_text("Clicked node").wait_for(timeout=30_000)
-    detail = page.locator("#node-detail").inner_text()
-    assert "best" in detail and "search score" in detail and "held-out score" in detail
-    # its path is drawn in every view: for the best node, exactly where each view draws the best path
-    views = ["#tree-plot", "#traj-plot", "#embed-plot", "#plane-plot"]
     page.wait_for_function(
         "(sels) => sels.every(s => (document.querySelector(s + ' .js-plotly-plot').data || []).some(t => t.name === 'selected path'))",
-        arg=views,
+        arg=VIEWS_WITH_PATHS,
         timeout=30_000,
     )
-    drawn = page.evaluate(PATHS, views)
-    for view in views:
+    drawn = page.evaluate(PATHS, VIEWS_WITH_PATHS)
+    for view in VIEWS_WITH_PATHS:
         sel, best = drawn[view]
-        flat = lambda pts: [v for p in pts for v in p]
-        assert len(sel) >= 2 and len(sel) == len(best) and flat(sel) == pytest.approx(flat(best), abs=1e-6), (view, sel, best)
+        flat = [v for p in sel for v in p]
+        assert len(sel) >= 2 and len(sel) == len(best) and flat == pytest.approx([v for p in best for v in p], abs=1e-6), view
+    return page.locator("#node-detail").inner_text()
+
+
+def test_tree_layouts_and_node_inspector(browser, app_url):
+    page = open_page(browser, app_url)
+    assert "layered · 264 nodes" in tree_title(page)
+    # click the best node (the star) of the layered tree: the inspector shows it, and its path
+    # is drawn in every view
+    detail = click_best_node(page)
+    assert "best" in detail and "search score" in detail and "held-out score" in detail
     # switch to the score-against-step view and back, without re-running
     page.locator("#tree-view").get_by_text("score", exact=True).click()
     page.locator("#tree-plot .gtitle", has_text="Candidate tree (264 nodes)").wait_for(timeout=30_000)
