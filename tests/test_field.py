@@ -1,5 +1,6 @@
 """The repulsive potential U_rep: zero and smooth at Q*, exact gradient, finite near 0."""
 
+import pytest
 import torch
 
 from dts_app.obstacles.field import (
@@ -71,3 +72,22 @@ def test_pairwise_distance_does_not_depend_on_the_batch():
         rows = torch.cat([pairwise_distance(a[i : i + 1], b) for i in range(len(a))])
         assert torch.equal(pairwise_distance(a, b), rows)
         assert torch.allclose(rows, (a[:, None] - b[None]).norm(dim=-1), rtol=1e-12, atol=0)
+
+
+def test_nearest_distance_over_a_set_of_local_features_is_the_nearest_member():
+    """``y [B, K, F]`` (a feature map's cells per image): D is the smallest distance of any
+    member to any point, by brute force; the nearest point is that pair's; a set of one is
+    the plain ``[B, F]`` case, exactly; a push through it moves only the nearest member."""
+    g = torch.Generator().manual_seed(3)
+    y, pts = torch.randn(5, 7, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
+    d, near = nearest_distance(y, pts, radius=0.1)
+    for b in range(5):
+        pairs = [(float((y[b, k] - pts[p]).norm()), p) for k in range(7) for p in range(4)]
+        best, p = min(pairs)
+        assert float(d[b]) == pytest.approx(max(best - 0.1, 0.0), abs=1e-12)
+        assert torch.equal(near[b], pts[p])
+    flat = y[:, 0]
+    assert torch.equal(nearest_distance(flat[:, None], pts)[0], nearest_distance(flat, pts)[0])
+    yg = y.clone().requires_grad_(True)
+    nearest_distance(yg, pts)[0].sum().backward()
+    assert int((yg.grad.abs().sum(-1) > 0).sum()) == 5  # one member per image carries the gradient

@@ -146,9 +146,10 @@ class Backend(ABC):
         handled by :mod:`dts_app.obstacles.avoidance` for every backend."""
         raise ValueError(f"the {self.name} backend has no {kind!r} obstacles; use point:... or ball:...")
 
-    def obstacle_features(self, kind: str) -> tuple[str, Callable[[Tensor], Tensor] | None]:
-        """The space a ``kind`` obstacle lives in: ``(name, features)`` where ``features``
-        maps clean latents ``[B, *latent_shape]`` to ``[B, F]`` (``None``: x̂0 itself)."""
+    def obstacle_features(self, kind: str, value: Any = None) -> tuple[str, Callable[[Tensor], Tensor] | None]:
+        """The space a ``kind`` obstacle (of ``value``) lives in: ``(name, features)`` where
+        ``features`` maps clean latents ``[B, *latent_shape]`` to ``[B, F]``, or to a set
+        ``[B, K, F]`` of local features whose nearest member gives D (``None``: x̂0 itself)."""
         return "x0", None
 
     # --- description ----------------------------------------------------------------

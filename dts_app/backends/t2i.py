@@ -213,12 +213,12 @@ class T2IBackend(LatentBackend):
             raise ValueError(f"the t2i backend takes concept:TEXT obstacles, not {kind!r}")
         return clip_for(self).text_features([str(value)])
 
-    def obstacle_features(self, kind: str):
+    def obstacle_features(self, kind: str, value: Any = None):
         """``concept`` obstacles live in CLIP's image-embedding space: ``("clip", f)`` with
         ``f(x0) = CLIP(decode(x0))`` ``[B, D]`` (unit norm, on the CPU like the obstacle
         points, differentiable for repulsion)."""
         if kind != "concept":
-            return super().obstacle_features(kind)
+            return super().obstacle_features(kind, value)
         clip = clip_for(self)
         return "clip", lambda x0: clip.image_features_differentiable(self.decode_differentiable(x0)).cpu()
 

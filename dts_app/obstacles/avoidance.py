@@ -61,7 +61,8 @@ class Obstacle:
         eta, q_star: its field's strength and influence radius.
         radius: ball radius (0 for point sets).
         space: ``"x0"`` or the name of a feature space.
-        features: map from clean latents ``[B, *shape]`` to ``[B, F]`` (None for x0).
+        features: map from clean latents ``[B, *shape]`` to ``[B, F]``, or to a set of
+            local features ``[B, K, F]`` whose nearest member counts (None for x0).
         label: for legends.
     """
 
@@ -229,7 +230,7 @@ def _obstacle(spec, backend, eta: float, q_star: float) -> Obstacle:
         pts = backend.obstacle_points(spec.kind, spec.value)
     except ValueError as e:
         raise ConfigError(str(e) if str(e).startswith("--obstacle") else f"--obstacle: {e}") from None
-    space, features = backend.obstacle_features(spec.kind)
+    space, features = backend.obstacle_features(spec.kind, spec.value)
     pts = pts.detach().float().cpu()
     pts = pts.flatten(1) if features is None else pts.reshape(pts.shape[0], -1)
     return Obstacle(spec.kind, pts, eta, q_star, 0.0, space, features, f"{spec.kind} {spec.value}")

@@ -58,16 +58,18 @@ def nearest_distance(y: Tensor, points: Tensor, radius: float = 0.0) -> tuple[Te
     """Distance of each row of ``y`` to the nearest of ``points`` (minus ``radius``, ≥ 0).
 
     Args:
-        y: ``[B, F]`` states in the obstacle's space (flattened).
+        y: ``[B, F]`` states in the obstacle's space (flattened), or ``[B, K, F]``: a set of
+            K local features per row (a feature map's cells), whose nearest member counts.
         points: ``[P, F]`` obstacle points.
         radius: ball radius (0 for points).
 
     Returns:
         ``(D [B], nearest [B, F])``: the distance and the nearest point of each row.
     """
-    d = pairwise_distance(y.double(), points.double())  # [B, P]
-    dmin, idx = d.min(dim=1)
-    return (dmin - radius).clamp_min(0.0).to(y.dtype), points[idx].to(y.dtype)
+    rows, k = len(y), (y.shape[1] if y.dim() == 3 else 1)
+    d = pairwise_distance(y.reshape(rows * k, -1).double(), points.double()).view(rows, k * len(points))
+    dmin, idx = d.min(dim=1)  # over the set and the points at once
+    return (dmin - radius).clamp_min(0.0).to(y.dtype), points[idx % len(points)].to(y.dtype)
 
 
 def repulsion_gradient(y: Tensor, points: Tensor, eta: float, q_star: float, radius: float = 0.0) -> Tensor:
