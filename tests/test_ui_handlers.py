@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from dts_app.config import ConfigError, SearchConfig
+from dts_app.config import ConfigError, ObstacleSpec, SearchConfig
 from dts_app.ui.handlers import INPUTS, AppHandlers, Outputs, config_from, input_values, parse_obstacles
 from dts_app.ui.limits import Limits, RunGuard, threads_per_request
 from dts_app.ui.state import SessionState
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = dict(target="2: prize", n=6, steps=8)
 
@@ -140,7 +145,12 @@ def test_pick_component_or_class_as_obstacle(handlers):
     assert handlers.add_target_obstacle("gmm", "1: hazard", "component:1") == "component:1"
     assert handlers.add_target_obstacle("digits", 3, "point:0,0") == "point:0,0\nclass:3"
     assert handlers.add_target_obstacle("gmm", None, "x") == "x"
-    assert handlers.add_target_obstacle("shapes", "no red objects", "") == "concept:no red objects"  # by name
+    # by name, with the Q* measured for it on the model's samples (assets/shapes/concepts.json)
+    q = json.loads((ROOT / "assets" / "shapes" / "concepts.json").read_text())["concepts"]["no red objects"]["samples"]["q_star"]
+    line = handlers.add_target_obstacle("shapes", "no red objects", "")
+    assert line == f"concept:no red objects@q={q:.4g}"
+    assert ObstacleSpec.parse(line).q_star == pytest.approx(q, rel=1e-3)
+    assert handlers.add_target_obstacle("shapes", "no green triangles", "") == "concept:no green triangles"  # not measured: Q* as set
 
 
 def test_obstacles_reach_every_view(handlers):

@@ -17,6 +17,7 @@ the concept (:mod:`dts_app.shapes.concepts`).
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -122,20 +123,38 @@ class ShapesBackend(Backend):
         return self.cache.get(("classifier",), load)
 
     def obstacle_points(self, kind: str, value: Any) -> Tensor:
-        """``concept:TEXT``: CNN features ``[P, 128]`` of seeded renders showing the concept."""
+        """``concept:TEXT``: the concept's points in the CNN's features, from seeded renders
+        (:func:`~dts_app.shapes.concepts.concept_points`)."""
         if kind != "concept":
             raise ValueError(f"the shapes backend takes concept:TEXT obstacles (e.g. concept:red objects), not {kind!r}")
         from ..shapes.concepts import concept_points
 
         return self.cache.get(("concept", str(value)), lambda: concept_points(self.classifier(), str(value)))
 
-    def obstacle_features(self, kind: str):
-        """``concept`` obstacles live in the CNN's penultimate feature space: ``("cnn", f)``
-        with ``f(x0) = CNN.features(x0)`` ``[B, 128]`` (differentiable, for repulsion)."""
+    def concept_q_star(self, text: str) -> float | None:
+        """Q* of a concept measured on this model's samples (``concepts.json`` beside the
+        weights, written by ``python -m dts_app.shapes.concepts``), or None if not measured."""
+
+        def load() -> dict:
+            path = self.model_dir / "concepts.json"
+            try:
+                return {k: v["samples"]["q_star"] for k, v in json.loads(path.read_text())["concepts"].items()}
+            except (OSError, ValueError, KeyError, TypeError):
+                return {}
+
+        q = self.cache.get(("concept q*",), load).get(" ".join(str(text).lower().split()))
+        return float(q) if isinstance(q, (int, float)) else None
+
+    def obstacle_features(self, kind: str, value: Any = None):
+        """``concept`` obstacles live in the CNN's features: ``("cnn", f)`` with ``f(x0)`` the
+        pooled features ``[B, 128]``, or for a place ``("cnn cells", f)`` with its feature
+        map's cells ``[B, 64, 66]`` (:mod:`~dts_app.shapes.concepts`; differentiable, for repulsion)."""
         if kind != "concept":
-            return super().obstacle_features(kind)
-        cnn = self.classifier()
-        return "cnn", lambda x0: cnn.features(x0.clamp(-1.0, 1.0))
+            return super().obstacle_features(kind, value)
+        from ..shapes.concepts import concept_features, in_cells, parse_concept
+
+        cnn, concept = self.classifier(), parse_concept(str(value))
+        return ("cnn cells" if in_cells(concept) else "cnn"), lambda x0: concept_features(cnn, x0.clamp(-1.0, 1.0), concept)
 
     def describe(self) -> dict:
         return {"name": self.name, "model": str(self.model_dir), "latent_shape": list(self.latent_shape), "prompt": self.prompt,

@@ -24,6 +24,7 @@ __all__ = ["ShapesCNN", "scene_targets", "prompt_log_prob", "train_classifier", 
 N_PAIRS = len(SHAPES) * len(COLOURS)
 N_HEADS = N_PAIRS + len(SHAPES)  # (shape, colour) pairs, then shapes of any colour
 MAX_COUNT = 4
+FLATTEN = 8  # index of the body's Flatten: the layers before it keep the image's layout
 _AXIS = {"left of": (0, 1.0), "right of": (0, -1.0), "above": (1, 1.0), "below": (1, -1.0)}
 
 
@@ -34,7 +35,8 @@ def head_index(shape: str, colour: str | None) -> int:
 
 class ShapesCNN(nn.Module):
     """``forward(x) → (count logits [B, 15, 5], centres [B, 15, 2])``; ``features(x)`` the
-    penultimate ``[B, 128]`` (the self-supervised verifier's and the concept obstacles' space)."""
+    penultimate ``[B, 128]`` (the self-supervised verifier's space); ``feature_map(x)`` the
+    last convolution's ``[B, 64, 8, 8]`` (the concept obstacles' space)."""
 
     def __init__(self, width: int = 32):
         super().__init__()
@@ -52,8 +54,13 @@ class ShapesCNN(nn.Module):
         self.counts = nn.Linear(128, N_HEADS * (MAX_COUNT + 1))
         self.centres = nn.Linear(128, N_HEADS * 2)
 
+    def feature_map(self, x: Tensor) -> Tensor:
+        """The last convolution's map ``[B, 2·width, 8, 8]`` (before the flatten): each cell
+        sees a 13-pixel window, 4 pixels apart (the concept obstacles' space)."""
+        return self.body[:FLATTEN](torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1))
+
     def features(self, x: Tensor) -> Tensor:
-        return self.body(torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1))
+        return self.body[FLATTEN:](self.feature_map(x))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         f = self.features(x)

@@ -72,14 +72,13 @@ def demo_values(backend: str) -> dict:
     return out
 
 
-#: concept obstacles the shapes backend offers by name (any text concept:... works)
-SHAPES_CONCEPTS = ("no red objects", "no circles", "no blue squares", "nothing in the top-left quadrant")
-
-
 def avoid_choices(backend: str, targets: list) -> list:
-    """The "component / class to avoid" menu: the targets, or on shapes concepts by name."""
+    """The "component / class to avoid" menu: the targets, or on shapes the concepts with a
+    measured Q* (``shapes.concepts.NAMED``; any text concept:... works)."""
     if backend == "shapes":
-        return [(f"concept: {c}", c) for c in SHAPES_CONCEPTS]
+        from ..shapes.concepts import NAMED
+
+        return [(f"concept: {c}", c) for c in NAMED]
     return targets
 
 

@@ -324,10 +324,16 @@ class AppHandlers(ToolHandlers):
         return "\n".join(lines)
 
     def add_target_obstacle(self, backend: str, choice: Any, text: str) -> str:
-        """Obstacle text with the picked component (gmm), class, or concept (shapes) appended."""
+        """Obstacle text with the picked component (gmm), class, or concept (shapes, with the
+        Q* measured for it on the model's samples) appended."""
         text = text if isinstance(text, str) else ""
         if backend == "shapes" and isinstance(choice, str) and choice.strip():
-            line = f"concept:{choice.strip()[:80]}"  # a concept obstacle, by name
+            line = f"concept:{choice.strip()[:80]}"  # a concept obstacle, by name, with its measured Q*
+            try:
+                q = self._problem_backend(backend, None).concept_q_star(choice.strip())
+            except (ConfigError, ValueError, TypeError):
+                q = None
+            line += f"@q={q:.4g}" if q is not None else ""
             lines = [ln for ln in text.splitlines() if ln.strip()]
             return "\n".join(lines if line in lines else lines + [line])
         try:
