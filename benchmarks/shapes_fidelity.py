@@ -2,14 +2,14 @@
 
 The target of avoiding an obstacle is the model's own law restricted to the allowed
 region, ``p(x | D(x) > Q*)``. Rejection with the same model draws it exactly: plain samples
-(the same prompt, guidance and steps) whose final D, in the CNN's feature space, exceeds
+(the same prompt, guidance and steps) whose final D, in the CNN feature map's cells, exceeds
 Q*. Each avoidance mode (repulsion, revert-and-resample, prune, SMC) runs the same paths
 (streams) under the concept obstacle. Per mode, against the rejection samples:
 
 - the share of delivered images whose objects show the concept, read by the exact checker
   (how avoidance is judged), and the share still within Q*;
-- the colour and shape shares of the objects the checker reads, and their total-variation
-  distance to rejection's (the composition the model would have drawn);
+- the colour, shape and quadrant shares of the objects the checker reads, and their
+  total-variation distance to rejection's (the composition the model would have drawn);
 - the energy distance of the delivered images' CNN features to rejection's, with a
   permutation p-value (seeded): small p = distinguishable from the constrained law;
 - NFEs per delivered image (rejection: the plain cost over its acceptance).
@@ -38,12 +38,13 @@ if str(ROOT) not in sys.path:
 from dts_app.config import ObstacleSpec, SearchConfig  # noqa: E402
 from dts_app.search import backend_for, build_problem, sample_paths  # noqa: E402
 from dts_app.shapes.checker import find_objects  # noqa: E402
-from dts_app.shapes.concepts import measure_q_star, parse_concept  # noqa: E402
+from dts_app.shapes.concepts import QUADRANTS, Concept, concept_distance, concept_features, measure_q_star, parse_concept  # noqa: E402
 from dts_app.shapes.scene import COLOURS, SHAPES  # noqa: E402
 
 MODES = ("repulsion", "revert", "prune", "smc")
 SETTINGS = {  # concept → a prompt that leaves it free
     "no red objects": "a circle",
+    "no blue squares": "a square",
     "nothing in the top-left quadrant": "a square",
 }
 
@@ -68,9 +69,11 @@ def energy_distance(a: torch.Tensor, b: torch.Tensor, permutations: int = 200, s
 def _shares(images: torch.Tensor) -> dict:
     objs = [o for img in images for o in find_objects(img) if o.shape != "blob"]
     total = max(len(objs), 1)
+    where = [next(q for q in QUADRANTS if Concept(quadrant=q).holds(o.shape, o.colour, o.cx, o.cy)) for o in objs]
     return {
         "colour": {c: sum(o.colour == c for o in objs) / total for c in COLOURS},
         "shape": {s: sum(o.shape == s for o in objs) / total for s in SHAPES},
+        "quadrant": {q: where.count(q) / total for q in QUADRANTS},
         "objects": len(objs),
     }
 
@@ -94,20 +97,24 @@ def measure(concept: str, prompt: str, n: int = 64, steps: int = 16, guidance: f
     backend = backend_for(base, cache)
     cnn = backend.classifier()
     pts = backend.obstacle_points("concept", concept)
-    q = measure_q_star(cnn, concept) if q_star is None else {"q_star": q_star}
+    shipped = backend.concept_q_star(concept) if q_star is None else None
+    if q_star is not None or shipped is not None:  # given, or measured on the model's samples (concepts.json)
+        q = {"q_star": q_star if q_star is not None else shipped, "on": "given" if q_star is not None else "samples"}
+    else:
+        q = measure_q_star(cnn, concept)  # on seeded renders
     q_star = float(q["q_star"])
     c = parse_concept(concept)
 
     def judge(x: torch.Tensor, nfe: int) -> tuple[dict, torch.Tensor]:
         with torch.no_grad():
             f = cnn.features(x.clamp(-1, 1))
-        d = torch.cdist(f.double(), pts.double()).min(dim=1).values
+            d = concept_distance(concept_features(cnn, x.clamp(-1, 1), c), pts)
         images = backend.decode(x)
         shows = [any(c.holds(o.shape, o.colour, o.cx, o.cy) for o in find_objects(img)) for img in images]
         row = {
             "delivered": len(x),
             "shows_concept": sum(shows) / max(len(x), 1),
-            "within_q": float((d <= q_star).double().mean()),
+            "within_q": float((d <= q_star).double().mean()) if len(x) else None,
         }
         row |= {"nfe_per_image": nfe / max(len(x), 1)} | _shares(images)
         return row, f
@@ -116,7 +123,7 @@ def measure(concept: str, prompt: str, n: int = 64, steps: int = 16, guidance: f
     _, eng, x = _run(base, cache, n)
     plain, f_plain = judge(x, int(eng.ledger.denoiser_nfe))
     with torch.no_grad():
-        keep = torch.cdist(cnn.features(x.clamp(-1, 1)).double(), pts.double()).min(dim=1).values > q_star
+        keep = concept_distance(concept_features(cnn, x.clamp(-1, 1), c), pts) > q_star
     rejection, f_rej = judge(x[keep], int(eng.ledger.denoiser_nfe))
     rejection["acceptance"] = float(keep.double().mean())
     out = {"concept": concept, "prompt": prompt, "n": n, "steps": steps, "guidance": guidance, "seed": seed, "q_star": q}
@@ -134,10 +141,12 @@ def measure(concept: str, prompt: str, n: int = 64, steps: int = 16, guidance: f
             row["energy_distance"], row["p_value"] = energy_distance(f, f_rej, permutations, seed)
         row["tv_colour"] = _tv(row["colour"], rejection["colour"])
         row["tv_shape"] = _tv(row["shape"], rejection["shape"])
+        row["tv_quadrant"] = _tv(row["quadrant"], rejection["quadrant"])
         out["modes"][mode] = row
     if len(f_plain) > 1 and len(f_rej) > 1:
         out["plain"]["energy_distance"], out["plain"]["p_value"] = energy_distance(f_plain, f_rej, permutations, seed)
     out["plain"]["tv_colour"] = _tv(plain["colour"], rejection["colour"])
+    out["plain"]["tv_quadrant"] = _tv(plain["quadrant"], rejection["quadrant"])
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 

@@ -11,8 +11,9 @@ guidance scale ≠ 0, 1). Latents are ``[3, 32, 32]`` in [−1, 1]; ``decode`` m
 images in [0, 1].
 
 ``concept:TEXT`` obstacles ("no red objects", "nothing in the top-left quadrant") are
-regions of the CNN classifier's feature space: the features of seeded renders that show
-the concept (:mod:`dts_app.shapes.concepts`).
+regions of the CNN classifier's features built from seeded renders: its pooled features
+for a colour or shape, its feature map's cells for a place, with Q* measured on this
+model's samples (:mod:`dts_app.shapes.concepts`, ``concepts.json``).
 """
 
 from __future__ import annotations
