@@ -8,7 +8,8 @@ size and, where the layout matters, at phone size (390×844):
 3. Stop cancels a run still waiting in the queue (it started after the Stop);
 4. every control change re-runs with progress on the status line, and no run blanks the
    views into spinners (typed N or steps ran silently, Run covered every view);
-5. switching backend never shows one backend's views or preset beside the other's.
+5. switching backend never shows one backend's views or preset beside the other's;
+6. a link to another backend sets the avoid menu to that backend's choices.
 
 Every wait is on page state (a selector or text) or on the server's queue, never a sleep.
 """
@@ -281,4 +282,21 @@ def test_switching_backend_shows_one_backend(browser, app, size):  # noqa: F811
     page.locator("#plane-plot .gtitle", has_text="Data plane").wait_for(timeout=30_000)
     assert page.locator("#preset input").input_value() == "trap"
     assert not page.locator("#images").is_visible()
+    page.close()
+
+
+def test_a_link_to_another_backend_sets_the_avoid_menu_and_a_concept_comes_with_its_q_star(browser, app):  # noqa: F811
+    """6. A link to shapes offers shapes' concepts in the avoid menu (it kept gmm's
+    components: the menu followed only a backend chosen by hand), and a picked concept is
+    added with the Q* measured for it on the model's samples."""
+    from dts_app.backends.shapes import ShapesBackend
+
+    page = open_page(browser, app[2] + "?backend=shapes&n=4&budget=64", live=False)
+    status_is(page, r"^\s*finished · best-of-n on shapes")
+    choose(page, "avoid-pick", "concept: no red objects")
+    page.locator("#add-pick").click()
+    q = ShapesBackend(None, None).concept_q_star("no red objects")
+    page.wait_for_function(
+        f"document.querySelector('#obstacles textarea').value === 'concept:no red objects@q={q:.4g}'", timeout=30_000
+    )
     page.close()

@@ -167,6 +167,17 @@ def test_obstacles_reach_every_view(handlers):
     assert drawn_ids(out["tree"]) == set(range(len(nodes)))
 
 
+def test_a_run_where_no_path_finishes_says_so(handlers):
+    """Prune with a region that holds every path: nothing finishes, and the status line
+    says so (how many were cut) instead of calling a partial path's score the best."""
+    state = SessionState()
+    out = handlers.run(state, *values(obstacles="ball:0,0,50", avoid="prune"))
+    res = state.result
+    assert res.partial and res.metrics["n_final"] == 0 and res.metrics["pruned"] == 6
+    assert "no path finished (6 cut inside Q*): the best partial path's x̂0 scores" in out["status"]
+    assert "best verifier score" not in out["status"]
+
+
 def test_contact_with_each_obstacle_is_reported_per_obstacle(handlers, tmp_path):
     """Two obstacles: the status line, the ledger table and a reopened run give final
     collisions and path entries per obstacle, equal to a recount from the trace."""

@@ -73,8 +73,8 @@ def demo_values(backend: str) -> dict:
 
 
 def avoid_choices(backend: str, targets: list) -> list:
-    """The "component / class to avoid" menu: the targets, or on shapes the concepts with a
-    measured Q* (``shapes.concepts.NAMED``; any text concept:... works)."""
+    """The "component, class or concept to avoid" menu: the targets, or on shapes the
+    concepts with a measured Q* (``shapes.concepts.NAMED``; any text concept:... works)."""
     if backend == "shapes":
         from ..shapes.concepts import NAMED
 
@@ -181,9 +181,14 @@ def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
     )
     with gr.Row(equal_height=True):
         e["pick"] = gr.Dropdown(
-            targets, value=None, label="component / class to avoid", scale=2, info="Pick one, then add it as an obstacle."
+            targets,
+            value=None,
+            label="component, class or concept to avoid",
+            scale=2,
+            info="Pick one, then add it as an obstacle.",
+            elem_id="avoid-pick",
         )
-        e["add_pick"] = gr.Button("add as obstacle", size="sm", scale=1)
+        e["add_pick"] = gr.Button("add as obstacle", size="sm", scale=1, elem_id="add-pick")
     with gr.Row():
         e["hazard"] = gr.Button("avoid preset hazard", size="sm")
         e["mark"] = gr.Button("mark best (or selected image) as obstacle", size="sm", elem_id="mark-btn")
@@ -206,8 +211,8 @@ def build_controls(gr, handlers, d: SearchConfig) -> tuple[dict, dict]:
 
 
 def control_updates(gr, handlers, vals: dict | None) -> dict:
-    """Control values as updates by name, every name of :data:`INPUTS` (choices follow the
-    backend; a slider whose value is valid for the server but beyond its UI range gets a
+    """Control values as updates by name, every name of :data:`INPUTS` and the avoid menu
+    ``pick`` (choices follow the backend; a slider whose value is valid for the server but beyond its UI range gets a
     range that holds it, so the browser sends it back unchanged); no values, no updates."""
     from ..backends.registry import BACKENDS
     from ..verifiers.registry import verifiers_for
@@ -236,6 +241,8 @@ def control_updates(gr, handlers, vals: dict | None) -> dict:
         if k in SLIDERS and type(val) in (int, float) and val > slider_kwargs(k, None)["maximum"]:
             extra["maximum"] = val
         out[k] = gr.update(value=val, **extra)
+    if spec is not None:  # the avoid menu follows the backend (a link or a run file may switch it)
+        out["pick"] = gr.update(choices=avoid_choices(backend, names), value=None)
     return out
 
 

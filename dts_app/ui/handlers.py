@@ -162,7 +162,11 @@ class AppHandlers(ToolHandlers):
         spent = ended == "budget exhausted" and bool(cfg.budget)
         parts = [
             f"**{'finished' if spent else ended}** · {cfg.algorithm} on {cfg.backend}" + (f"/{cfg.preset}" if cfg.preset else ""),
-            f"best verifier score {best:.4g}" if best is not None else "no finished path",
+            "no path finished"
+            + (f" ({res.metrics['pruned']} cut inside Q*)" if res.metrics.get("pruned") else "")
+            + (f": the best partial path's x̂0 scores {best:.4g}" if best is not None else "")
+            if res.partial or best is None
+            else f"best verifier score {best:.4g}",
             f"independent judge {held:.4g}" if held is not None else "",
             f"{res.ledger.denoiser_nfe:,} NFEs (model calls){' of the budget' if spent else ''}{note}",
             f"{len(res.tree.nodes):,} nodes",

@@ -138,7 +138,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
 
         def with_controls(answer: dict, vals: dict | None) -> dict:
             """An answer and the controls set to ``vals`` (None: the controls stay)."""
-            return {**keep(answer), **{c[k]: u for k, u in control_updates(gr, handlers, vals).items()}} or gr.skip()
+            settable = {**c, "pick": e["pick"]}
+            return {**keep(answer), **{settable[k]: u for k, u in control_updates(gr, handlers, vals).items()}} or gr.skip()
 
         # compare's B and the private events' inputs too: the server validates, with messages
         raw_values(controls + [cmp["algo_b"], cmp["changes_b"], e["pick"], plane_click, node_click])
@@ -220,7 +221,8 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         ]
         hydrate = hydrate_js(plotly_chunk(), len(static)) if static else None  # images, plotly.js, figures
         progress = "hidden" if static else "full"  # no overlay on the snapshots while plotly loads
-        live.append(demo.load(on_load, [state], outputs + controls, js=hydrate, show_progress=progress, api_name=False, **search))
+        set_controls = outputs + controls + [e["pick"]]  # a link or a run file sets the controls and the avoid menu
+        live.append(demo.load(on_load, [state], set_controls, js=hydrate, show_progress=progress, api_name=False, **search))
         demo.load(None, None, None, js=CLICK_JS)
         demo.load(None, None, None, js=PHONE_JS)  # a phone starts with the guide closed: results first
         cmp_outputs = list(cmp_views.values())
@@ -231,7 +233,7 @@ def build_demo(handlers: AppHandlers | None = None, umap_warmup: bool = True, fi
         e["stop"].click(handlers.stop, [state], [state, status], queue=False, cancels=live, api_name="stop")
 
         wire_view_tools(gr, handlers, state, status, v, c["tree_view"], node_click, node_path)
-        wire_files(gr, handlers, files, state, status, controls, outputs + controls, with_controls, search)
+        wire_files(gr, handlers, files, state, status, controls, set_controls, with_controls, search)
         handlers.saved_files.cache = files["saved"].GRADIO_CACHE  # saved runs live where Gradio serves them from
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
     calm_queue(demo)  # an idle server does not poll its queue every millisecond
