@@ -90,8 +90,11 @@ def _run(cfg: SearchConfig, cache: dict, n: int):
 
 
 def measure(concept: str, prompt: str, n: int = 64, steps: int = 16, guidance: float = 2.0, seed: int = 0,
-            modes=MODES, q_star: float | None = None, cache: dict | None = None, permutations: int = 200) -> dict:  # fmt: skip
-    """Rejection and every avoidance mode of ``modes`` on ``n`` paths: see the module docstring."""
+            modes=MODES, q_star: float | None = None, cache: dict | None = None, permutations: int = 200,
+            knobs: dict | None = None) -> dict:  # fmt: skip
+    """Rejection and every avoidance mode of ``modes`` on ``n`` paths: see the module
+    docstring. ``knobs``: settings of the avoiding runs (e.g. ``eta``, ``max_reverts``,
+    ``sde_gamma``)."""
     cache = {} if cache is None else cache
     base = SearchConfig(backend="shapes", preset=None, prompt=prompt, guidance=guidance, steps=steps, seed=seed, n=n)
     backend = backend_for(base, cache)
@@ -130,7 +133,7 @@ def measure(concept: str, prompt: str, n: int = 64, steps: int = 16, guidance: f
     out |= {"plain": plain, "rejection": rejection, "modes": {}}
     obstacle = (ObstacleSpec("concept", concept),)
     for mode in modes:
-        cfg = base.replace(obstacles=obstacle, avoid=mode, q_star=q_star)
+        cfg = base.replace(obstacles=obstacle, avoid=mode, q_star=q_star, **(knobs or {}))
         _, eng, xm = _run(cfg, cache, n)
         row, f = judge(xm, int(eng.ledger.denoiser_nfe))
         row["obstacle_calls"] = int(eng.ledger.obstacle_calls)
