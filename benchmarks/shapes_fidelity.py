@@ -131,7 +131,7 @@ def measure(concept: str, prompt: str, n: int = 64, steps: int = 16, guidance: f
     rejection["acceptance"] = float(keep.double().mean())
     out = {"concept": concept, "prompt": prompt, "n": n, "steps": steps, "guidance": guidance, "seed": seed, "q_star": q}
     out |= {"plain": plain, "rejection": rejection, "modes": {}}
-    obstacle = (ObstacleSpec("concept", concept),)
+    obstacle = (ObstacleSpec("concept", concept, q_star=q_star),)
     for mode in modes:
         cfg = base.replace(obstacles=obstacle, avoid=mode, q_star=q_star, **(knobs or {}))
         _, eng, xm = _run(cfg, cache, n)

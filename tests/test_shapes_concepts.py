@@ -6,6 +6,7 @@ numbers are in docs/shapes.md)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -168,3 +169,26 @@ def _close(a, b) -> bool:
     if isinstance(a, float):
         return a == pytest.approx(b, rel=1e-6, abs=1e-9)
     return a == b
+
+
+def test_a_concept_without_q_takes_its_measured_q_star_not_the_runs():
+    """A named concept takes the Q* measured on the model's samples, any other the Q*
+    measured on renders, an ``@q=`` its own; the run's ``q_star`` applies to none of them
+    (their spaces have their own scales), and a gmm point still takes the run's."""
+    from dts_app.backends.shapes import ShapesBackend
+    from dts_app.config import ObstacleSpec, SearchConfig
+    from dts_app.obstacles.avoidance import build_avoidance
+    from dts_app.search import backend_for
+    from dts_app.shapes.concepts import measure_q_star
+
+    shipped = json.loads((ROOT / "assets" / "shapes" / "concepts.json").read_text())["concepts"]
+    lines = ("concept:no red objects", "concept:green triangles", "concept:nothing in the top-left quadrant@q=2.5")
+    cfg = SearchConfig(backend="shapes", preset=None, prompt="a circle", q_star=0.5, avoid="smc",
+                       obstacles=tuple(ObstacleSpec.parse(s) for s in lines))  # fmt: skip
+    backend = backend_for(cfg, {})
+    q = [o.q_star for o in build_avoidance(cfg, backend).obstacles]
+    renders = measure_q_star(ShapesBackend(None, None).classifier(), "green triangles")["q_star"]
+    assert q == [shipped["no red objects"]["samples"]["q_star"], renders, 2.5]
+    assert renders > 5  # the pooled space's scale, nowhere near the run's 0.5
+    gmm = SearchConfig(q_star=0.7, avoid="repulsion", obstacles=(ObstacleSpec.parse("point:0,0"),))
+    assert [o.q_star for o in build_avoidance(gmm, backend_for(gmm, {})).obstacles] == [0.7]

@@ -146,6 +146,12 @@ class Backend(ABC):
         handled by :mod:`dts_app.obstacles.avoidance` for every backend."""
         raise ValueError(f"the {self.name} backend has no {kind!r} obstacles; use point:... or ball:...")
 
+    def obstacle_q_star(self, kind: str, value: Any) -> float | None:
+        """The Q* an obstacle of ``kind`` and ``value`` takes when none is given with it
+        (``@q=``): the measured scale of its own feature space; None (default) for the
+        run's ``q_star``."""
+        return None
+
     def obstacle_features(self, kind: str, value: Any = None) -> tuple[str, Callable[[Tensor], Tensor] | None]:
         """The space a ``kind`` obstacle (of ``value``) lives in: ``(name, features)`` where
         ``features`` maps clean latents ``[B, *latent_shape]`` to ``[B, F]``, or to a set

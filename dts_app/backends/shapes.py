@@ -146,6 +146,24 @@ class ShapesBackend(Backend):
         q = self.cache.get(("concept q*",), load).get(" ".join(str(text).lower().split()))
         return float(q) if isinstance(q, (int, float)) else None
 
+    def obstacle_q_star(self, kind: str, value: Any) -> float | None:
+        """A concept without ``@q=`` takes its Q* measured on this model's samples, or, if it
+        has none, on seeded renders (:func:`~dts_app.shapes.concepts.measure_q_star`, about
+        a second, once): its space has its own scale (about 16–19 pooled, 1.5 in cells)."""
+        if kind != "concept":
+            return None
+        q = self.concept_q_star(str(value))
+        if q is not None:
+            return q
+        from ..shapes.concepts import measure_q_star
+
+        try:
+            return self.cache.get(
+                ("concept q* renders", str(value)), lambda: measure_q_star(self.classifier(), str(value))["q_star"]
+            )
+        except ValueError:
+            return None  # an unreadable concept: obstacle_points says why
+
     def obstacle_features(self, kind: str, value: Any = None):
         """``concept`` obstacles live in the CNN's features: ``("cnn", f)`` with ``f(x0)`` the
         pooled features ``[B, 128]``, or for a place ``("cnn cells", f)`` with its feature

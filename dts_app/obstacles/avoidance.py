@@ -210,7 +210,8 @@ class Avoidance:
 
 def _obstacle(spec, backend, eta: float, q_star: float) -> Obstacle:
     eta = spec.eta if spec.eta is not None else eta
-    q_star = spec.q_star if spec.q_star is not None else q_star
+    own = backend.obstacle_q_star(spec.kind, spec.value) if spec.q_star is None else None
+    q_star = spec.q_star if spec.q_star is not None else own if own is not None else q_star  # given, measured, the run's
     numel = 1
     for s in backend.latent_shape:
         numel *= s
