@@ -137,7 +137,11 @@ _SPECS = [
     ),
     FieldSpec("eta", "η: repulsion strength", "Strength of the repulsive potential around obstacles.", 0.0, 100.0),
     FieldSpec(
-        "q_star", "Q*: influence radius", "Distance within which an obstacle repels (and counts as a collision).", 1e-3, 100.0
+        "q_star",
+        "Q*: influence radius",
+        "Distance within which an obstacle repels (and counts as a collision); a shapes concept takes its own, measured.",
+        1e-3,
+        100.0,
     ),
     FieldSpec("max_reverts", "R: max reverts", "Revert-and-resample: fresh tries per step before giving up.", 0, 100, True),
     FieldSpec("solver", "solver", "ODE/SDE stepper.", choices=("euler", "heun", "sde")),
