@@ -39,6 +39,7 @@ from dts_app.config import ObstacleSpec, SearchConfig  # noqa: E402
 from dts_app.search import backend_for, build_problem, sample_paths  # noqa: E402
 from dts_app.shapes.checker import find_objects  # noqa: E402
 from dts_app.shapes.concepts import QUADRANTS, Concept, concept_distance, concept_features, measure_q_star, parse_concept  # noqa: E402
+from dts_app.shapes.concepts import shows as concept_shows  # noqa: E402
 from dts_app.shapes.scene import COLOURS, SHAPES  # noqa: E402
 
 MODES = ("repulsion", "revert", "prune", "smc")
@@ -100,20 +101,22 @@ def measure(concept: str, prompt: str, n: int = 64, steps: int = 16, guidance: f
     backend = backend_for(base, cache)
     cnn = backend.classifier()
     pts = backend.obstacle_points("concept", concept)
-    shipped = backend.concept_q_star(concept) if q_star is None else None
-    if q_star is not None or shipped is not None:  # given, or measured on the model's samples (concepts.json)
-        q = {"q_star": q_star if q_star is not None else shipped, "on": "given" if q_star is not None else "samples"}
-    else:
-        q = measure_q_star(cnn, concept)  # on seeded renders
+    on = "given" if q_star is not None else "samples"
+    q_star = q_star if q_star is not None else backend.concept_q_star(concept)  # given, or measured on samples
+    q = {"q_star": q_star, "on": on} if q_star is not None else measure_q_star(cnn, concept)  # else on renders
     q_star = float(q["q_star"])
     c = parse_concept(concept)
+
+    def distance(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return concept_distance(concept_features(cnn, x.clamp(-1, 1), c), pts)
 
     def judge(x: torch.Tensor, nfe: int) -> tuple[dict, torch.Tensor]:
         with torch.no_grad():
             f = cnn.features(x.clamp(-1, 1))
-            d = concept_distance(concept_features(cnn, x.clamp(-1, 1), c), pts)
+        d = distance(x)
         images = backend.decode(x)
-        shows = [any(c.holds(o.shape, o.colour, o.cx, o.cy) for o in find_objects(img)) for img in images]
+        shows = [concept_shows(img, c) for img in images]
         row = {
             "delivered": len(x),
             "shows_concept": sum(shows) / max(len(x), 1),
@@ -125,8 +128,7 @@ def measure(concept: str, prompt: str, n: int = 64, steps: int = 16, guidance: f
     t0 = time.perf_counter()
     _, eng, x = _run(base, cache, n)
     plain, f_plain = judge(x, int(eng.ledger.denoiser_nfe))
-    with torch.no_grad():
-        keep = concept_distance(concept_features(cnn, x.clamp(-1, 1), c), pts) > q_star
+    keep = distance(x) > q_star
     rejection, f_rej = judge(x[keep], int(eng.ledger.denoiser_nfe))
     rejection["acceptance"] = float(keep.double().mean())
     out = {"concept": concept, "prompt": prompt, "n": n, "steps": steps, "guidance": guidance, "seed": seed, "q_star": q}

@@ -17,12 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 N, STEPS = 64, 16
 
 
-@pytest.fixture(scope="module")
-def fidelity():
+def _measure(concept: str, prompt: str, mode: str) -> dict:
+    """``benchmarks/shapes_fidelity.py``'s :func:`measure` at CI size, for one mode."""
     spec = importlib.util.spec_from_file_location("shapes_fidelity", ROOT / "benchmarks" / "shapes_fidelity.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.measure("no red objects", "a circle", n=N, steps=STEPS, modes=("revert",), permutations=50)
+    return mod.measure(concept, prompt, n=N, steps=STEPS, modes=(mode,), permutations=50)
+
+
+@pytest.fixture(scope="module")
+def fidelity():
+    return _measure("no red objects", "a circle", "revert")
 
 
 def _counts(row: dict) -> list[int]:
@@ -72,10 +77,7 @@ def test_revert_avoids_the_concept_like_rejection(fidelity):
 
 @pytest.fixture(scope="module")
 def place():
-    spec = importlib.util.spec_from_file_location("shapes_fidelity", ROOT / "benchmarks" / "shapes_fidelity.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.measure("nothing in the top-left quadrant", "a square", n=N, steps=STEPS, modes=("smc",), permutations=50)
+    return _measure("nothing in the top-left quadrant", "a square", "smc")
 
 
 def test_smc_keeps_a_place_concept_out_like_rejection(place):
